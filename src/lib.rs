@@ -1,0 +1,75 @@
+//! # witsock
+//!
+//! One socket API for native code and WebAssembly.
+//!
+//! The contract is the WIT package in `wit/` (`witsock:sockets`): its
+//! documented behaviour holds on every backend. This crate mirrors it:
+//!
+//! | WIT (`wit/`)                 | Rust                         |
+//! |------------------------------|------------------------------|
+//! | `error-code`, `error`        | [`ErrorCode`], [`Error`]     |
+//! | `socket-address`             | [`SockAddr`]                 |
+//! | `address-family`, `socket-type`, `protocol` | [`Domain`], [`Type`], [`Protocol`] |
+//! | `option-name`, `option-value`| [`OptionName`], [`SocketOption`] |
+//! | `socket` resource            | [`Socket`]                   |
+//! | `poll`                       | [`poll()`]                   |
+//! | `capabilities`               | [`capabilities()`]           |
+//!
+//! Each call goes `Socket` (thin, inlined) → the one backend chosen in
+//! `src/sys/mod.rs` → `libc` (Linux, macOS).
+//!
+//! ```no_run
+//! use witsock::{Domain, RecvFlags, SendFlags, SockAddr, Socket, Type};
+//!
+//! # fn main() -> witsock::Result<()> {
+//! let listener = Socket::new_nonblocking(Domain::Ipv4, Type::Stream, None)?;
+//! listener.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+//! listener.listen(128)?;
+//! let addr = listener.local_addr()?;
+//!
+//! let client = Socket::new(Domain::Ipv4, Type::Stream, None)?;
+//! client.connect(&addr)?;
+//! let (server, peer) = listener.accept()?;
+//! assert_eq!(peer, client.local_addr()?);
+//!
+//! client.send(b"ping", SendFlags::EMPTY)?;
+//! let mut buf = [0u8; 4];
+//! server.set_nonblocking(false)?;
+//! let n = server.recv(&mut buf, RecvFlags::EMPTY)?;
+//! assert_eq!(&buf[..n], b"ping");
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod addr;
+mod capabilities;
+mod deadline;
+mod error;
+#[cfg(unix)]
+mod interop;
+mod options;
+mod poll;
+mod socket;
+mod sys;
+mod types;
+
+pub use addr::SockAddr;
+pub use capabilities::{capabilities, Capabilities, Support};
+pub use error::{Error, ErrorCode, Operation, Result};
+pub use options::{
+    OptionName, SocketOption, MAX_BUFFER_SIZE, MAX_KEEPALIVE_COUNT, MAX_KEEPALIVE_SECS,
+};
+pub use poll::{poll, PollEntry};
+pub use socket::Socket;
+pub use types::{
+    Domain, Interest, Protocol, Readiness, RecvFlags, RecvMeta, SendFlags, Shutdown, Type,
+};
+
+/// The native errno table, exposed for tests and tools that print errors:
+/// the portable code and symbolic name of a raw errno on this platform.
+#[doc(hidden)]
+pub mod errno {
+    pub use crate::sys::{errno_name, error_code};
+}

@@ -1,0 +1,278 @@
+//! Socket options: [`OptionName`] and [`SocketOption`], the `option-name`
+//! enum and `option-value` variant of `wit/types.wit`.
+//!
+//! Every value is checked here, before any syscall, so that all backends
+//! reject the same values with `invalid-argument` and none is silently
+//! clamped.
+
+use core::time::Duration;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::{Error, ErrorCode, Operation, Result, Type};
+
+macro_rules! option_names {
+    ($($(#[$doc:meta])* $name:ident = $wit:literal, $native:literal;)*) => {
+        /// The name of a socket option: `option-name` in `wit/types.wit`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum OptionName {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl OptionName {
+            /// Every option, in WIT order.
+            pub const ALL: &'static [OptionName] = &[$(OptionName::$name,)*];
+
+            /// The case's name in the WIT (`reuse-address`).
+            pub const fn wit_name(self) -> &'static str {
+                match self {
+                    $(OptionName::$name => $wit,)*
+                }
+            }
+
+            /// The native option's name (`SO_REUSEADDR`), for messages.
+            pub const fn native_name(self) -> &'static str {
+                match self {
+                    $(OptionName::$name => $native,)*
+                }
+            }
+        }
+    };
+}
+
+option_names! {
+    /// SO_REUSEADDR (bool).
+    ReuseAddress = "reuse-address", "SO_REUSEADDR";
+    /// SO_REUSEPORT (bool).
+    ReusePort = "reuse-port", "SO_REUSEPORT";
+    /// SO_KEEPALIVE (bool).
+    KeepAlive = "keep-alive", "SO_KEEPALIVE";
+    /// SO_LINGER.
+    Linger = "linger", "SO_LINGER";
+    /// SO_RCVBUF.
+    ReceiveBufferSize = "receive-buffer-size", "SO_RCVBUF";
+    /// SO_SNDBUF.
+    SendBufferSize = "send-buffer-size", "SO_SNDBUF";
+    /// SO_RCVTIMEO.
+    ReceiveTimeout = "receive-timeout", "SO_RCVTIMEO";
+    /// SO_SNDTIMEO.
+    SendTimeout = "send-timeout", "SO_SNDTIMEO";
+    /// SO_BROADCAST (bool).
+    Broadcast = "broadcast", "SO_BROADCAST";
+    /// SO_ERROR (read only).
+    Error = "error", "SO_ERROR";
+    /// SO_TYPE (read only).
+    SocketType = "socket-type", "SO_TYPE";
+    /// TCP_NODELAY (bool).
+    NoDelay = "no-delay", "TCP_NODELAY";
+    /// TCP_KEEPIDLE (TCP_KEEPALIVE on macOS).
+    KeepAliveIdle = "keep-alive-idle", "TCP_KEEPIDLE";
+    /// TCP_KEEPINTVL.
+    KeepAliveInterval = "keep-alive-interval", "TCP_KEEPINTVL";
+    /// TCP_KEEPCNT.
+    KeepAliveCount = "keep-alive-count", "TCP_KEEPCNT";
+    /// TCP_DEFER_ACCEPT (Linux).
+    DeferAccept = "defer-accept", "TCP_DEFER_ACCEPT";
+    /// IPV6_V6ONLY (bool).
+    Ipv6Only = "ipv6-only", "IPV6_V6ONLY";
+    /// IP_TTL or IPV6_UNICAST_HOPS.
+    HopLimit = "hop-limit", "IP_TTL/IPV6_UNICAST_HOPS";
+    /// IP_MULTICAST_TTL.
+    MulticastTtlV4 = "multicast-ttl-v4", "IP_MULTICAST_TTL";
+    /// IP_MULTICAST_LOOP (bool).
+    MulticastLoopV4 = "multicast-loop-v4", "IP_MULTICAST_LOOP";
+    /// IPV6_MULTICAST_HOPS.
+    MulticastHopsV6 = "multicast-hops-v6", "IPV6_MULTICAST_HOPS";
+    /// IPV6_MULTICAST_LOOP (bool).
+    MulticastLoopV6 = "multicast-loop-v6", "IPV6_MULTICAST_LOOP";
+    /// IP_ADD_MEMBERSHIP (write only).
+    JoinMulticastV4 = "join-multicast-v4", "IP_ADD_MEMBERSHIP";
+    /// IP_DROP_MEMBERSHIP (write only).
+    LeaveMulticastV4 = "leave-multicast-v4", "IP_DROP_MEMBERSHIP";
+    /// IPV6_JOIN_GROUP (write only).
+    JoinMulticastV6 = "join-multicast-v6", "IPV6_JOIN_GROUP";
+    /// IPV6_LEAVE_GROUP (write only).
+    LeaveMulticastV6 = "leave-multicast-v6", "IPV6_LEAVE_GROUP";
+}
+
+impl core::fmt::Display for OptionName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.native_name())
+    }
+}
+
+/// The largest keep-alive idle time and interval, in seconds (Linux's
+/// MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL).
+pub const MAX_KEEPALIVE_SECS: u64 = 32767;
+/// The largest keep-alive probe count (Linux's MAX_TCP_KEEPCNT).
+pub const MAX_KEEPALIVE_COUNT: u32 = 127;
+/// The largest buffer size accepted (the kernel takes an `int`).
+pub const MAX_BUFFER_SIZE: usize = i32::MAX as usize;
+
+/// A socket option and its value: `option-value` in `wit/types.wit`.
+///
+/// Pass one to [`Socket::set_option`](crate::Socket::set_option); get one
+/// back from [`Socket::option`](crate::Socket::option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketOption {
+    /// SO_REUSEADDR.
+    ReuseAddress(bool),
+    /// SO_REUSEPORT.
+    ReusePort(bool),
+    /// SO_KEEPALIVE.
+    KeepAlive(bool),
+    /// SO_LINGER: None is off; Some(whole seconds) is on.
+    Linger(Option<Duration>),
+    /// SO_RCVBUF in bytes, 1 to `i32::MAX`. Read back as set (Linux's
+    /// doubling undone).
+    ReceiveBufferSize(usize),
+    /// SO_SNDBUF in bytes, 1 to `i32::MAX`.
+    SendBufferSize(usize),
+    /// SO_RCVTIMEO for blocking sockets; None for no timeout. Not zero.
+    ReceiveTimeout(Option<Duration>),
+    /// SO_SNDTIMEO for blocking sockets; None for no timeout. Not zero.
+    SendTimeout(Option<Duration>),
+    /// SO_BROADCAST.
+    Broadcast(bool),
+    /// SO_ERROR: the pending error, cleared by reading it. Read only.
+    Error(Option<Error>),
+    /// SO_TYPE. Read only.
+    SocketType(Type),
+    /// TCP_NODELAY.
+    NoDelay(bool),
+    /// TCP_KEEPIDLE (TCP_KEEPALIVE on macOS): whole seconds, 1 to 32767.
+    KeepAliveIdle(Duration),
+    /// TCP_KEEPINTVL: whole seconds, 1 to 32767.
+    KeepAliveInterval(Duration),
+    /// TCP_KEEPCNT: 1 to 127.
+    KeepAliveCount(u32),
+    /// TCP_DEFER_ACCEPT (Linux): whole seconds; zero turns it off.
+    DeferAccept(Duration),
+    /// IPV6_V6ONLY.
+    Ipv6Only(bool),
+    /// IP_TTL or IPV6_UNICAST_HOPS by the socket's family: 1 to 255.
+    HopLimit(u8),
+    /// IP_MULTICAST_TTL: 0 (this host only) to 255.
+    MulticastTtlV4(u8),
+    /// IP_MULTICAST_LOOP.
+    MulticastLoopV4(bool),
+    /// IPV6_MULTICAST_HOPS: 0 to 255.
+    MulticastHopsV6(u8),
+    /// IPV6_MULTICAST_LOOP.
+    MulticastLoopV6(bool),
+    /// IP_ADD_MEMBERSHIP. Write only.
+    JoinMulticastV4 {
+        /// The group.
+        group: Ipv4Addr,
+        /// The local interface address; UNSPECIFIED lets the kernel choose.
+        interface: Ipv4Addr,
+    },
+    /// IP_DROP_MEMBERSHIP. Write only.
+    LeaveMulticastV4 {
+        /// The group.
+        group: Ipv4Addr,
+        /// The local interface address.
+        interface: Ipv4Addr,
+    },
+    /// IPV6_JOIN_GROUP. Write only.
+    JoinMulticastV6 {
+        /// The group.
+        group: Ipv6Addr,
+        /// The interface index; 0 lets the kernel choose.
+        interface: u32,
+    },
+    /// IPV6_LEAVE_GROUP. Write only.
+    LeaveMulticastV6 {
+        /// The group.
+        group: Ipv6Addr,
+        /// The interface index.
+        interface: u32,
+    },
+}
+
+impl SocketOption {
+    /// The option's name.
+    pub const fn name(&self) -> OptionName {
+        match self {
+            SocketOption::ReuseAddress(_) => OptionName::ReuseAddress,
+            SocketOption::ReusePort(_) => OptionName::ReusePort,
+            SocketOption::KeepAlive(_) => OptionName::KeepAlive,
+            SocketOption::Linger(_) => OptionName::Linger,
+            SocketOption::ReceiveBufferSize(_) => OptionName::ReceiveBufferSize,
+            SocketOption::SendBufferSize(_) => OptionName::SendBufferSize,
+            SocketOption::ReceiveTimeout(_) => OptionName::ReceiveTimeout,
+            SocketOption::SendTimeout(_) => OptionName::SendTimeout,
+            SocketOption::Broadcast(_) => OptionName::Broadcast,
+            SocketOption::Error(_) => OptionName::Error,
+            SocketOption::SocketType(_) => OptionName::SocketType,
+            SocketOption::NoDelay(_) => OptionName::NoDelay,
+            SocketOption::KeepAliveIdle(_) => OptionName::KeepAliveIdle,
+            SocketOption::KeepAliveInterval(_) => OptionName::KeepAliveInterval,
+            SocketOption::KeepAliveCount(_) => OptionName::KeepAliveCount,
+            SocketOption::DeferAccept(_) => OptionName::DeferAccept,
+            SocketOption::Ipv6Only(_) => OptionName::Ipv6Only,
+            SocketOption::HopLimit(_) => OptionName::HopLimit,
+            SocketOption::MulticastTtlV4(_) => OptionName::MulticastTtlV4,
+            SocketOption::MulticastLoopV4(_) => OptionName::MulticastLoopV4,
+            SocketOption::MulticastHopsV6(_) => OptionName::MulticastHopsV6,
+            SocketOption::MulticastLoopV6(_) => OptionName::MulticastLoopV6,
+            SocketOption::JoinMulticastV4 { .. } => OptionName::JoinMulticastV4,
+            SocketOption::LeaveMulticastV4 { .. } => OptionName::LeaveMulticastV4,
+            SocketOption::JoinMulticastV6 { .. } => OptionName::JoinMulticastV6,
+            SocketOption::LeaveMulticastV6 { .. } => OptionName::LeaveMulticastV6,
+        }
+    }
+
+    /// Checks the value against the contract in `wit/types.wit`:
+    /// read-only options, zero and out-of-range values are
+    /// `invalid-argument`. Every backend calls this before its syscall.
+    pub fn validate(&self) -> Result<()> {
+        let ok = match *self {
+            SocketOption::Linger(Some(d)) => whole_secs(d, 0, i32::MAX as u64),
+            SocketOption::ReceiveBufferSize(n) | SocketOption::SendBufferSize(n) => {
+                (1..=MAX_BUFFER_SIZE).contains(&n)
+            }
+            SocketOption::ReceiveTimeout(Some(d)) | SocketOption::SendTimeout(Some(d)) => {
+                !d.is_zero() && d.as_secs() <= i32::MAX as u64
+            }
+            SocketOption::KeepAliveIdle(d) | SocketOption::KeepAliveInterval(d) => {
+                whole_secs(d, 1, MAX_KEEPALIVE_SECS)
+            }
+            SocketOption::KeepAliveCount(n) => (1..=MAX_KEEPALIVE_COUNT).contains(&n),
+            SocketOption::DeferAccept(d) => whole_secs(d, 0, i32::MAX as u64),
+            SocketOption::HopLimit(n) => n != 0,
+            SocketOption::Error(_) | SocketOption::SocketType(_) => false,
+            SocketOption::JoinMulticastV4 { group, .. }
+            | SocketOption::LeaveMulticastV4 { group, .. } => group.is_multicast(),
+            SocketOption::JoinMulticastV6 { group, .. }
+            | SocketOption::LeaveMulticastV6 { group, .. } => group.is_multicast(),
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorCode::InvalidArgument).during(Operation::SetOption(self.name())))
+        }
+    }
+
+    /// The boolean value, for the on/off options.
+    pub const fn as_bool(&self) -> Option<bool> {
+        match *self {
+            SocketOption::ReuseAddress(b)
+            | SocketOption::ReusePort(b)
+            | SocketOption::KeepAlive(b)
+            | SocketOption::Broadcast(b)
+            | SocketOption::NoDelay(b)
+            | SocketOption::Ipv6Only(b)
+            | SocketOption::MulticastLoopV4(b)
+            | SocketOption::MulticastLoopV6(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// `d` is a whole number of seconds within `min..=max`.
+fn whole_secs(d: Duration, min: u64, max: u64) -> bool {
+    d.subsec_nanos() == 0 && (min..=max).contains(&d.as_secs())
+}

@@ -1,0 +1,520 @@
+//! [`Socket`]: the `socket` resource of `wit/sockets.wit`.
+//!
+//! Each method is a thin, inlined layer over the backend in [`crate::sys`]:
+//! it records the operation and address on errors and, for waits, applies
+//! the socket's deadlines. The syscalls themselves live in the backend.
+
+use core::time::Duration;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::time::Instant;
+
+use crate::deadline::Deadlines;
+use crate::{
+    sys, Domain, Error, ErrorCode, Interest, Operation, OptionName, Protocol, Readiness, RecvFlags,
+    RecvMeta, Result, SendFlags, Shutdown, SockAddr, SocketOption, Type,
+};
+
+/// A socket. Dropping it closes the descriptor (close(2)).
+///
+/// Created close-on-exec; natively sends never raise SIGPIPE
+/// (`MSG_NOSIGNAL` on Linux, `SO_NOSIGPIPE` on macOS); EINTR is retried
+/// inside witsock.
+///
+/// # Blocking, non-blocking and deadlines
+/// A blocking socket waits in the kernel (bounded by the
+/// [`ReceiveTimeout`](SocketOption::ReceiveTimeout) and
+/// [`SendTimeout`](SocketOption::SendTimeout) options). A non-blocking
+/// socket returns [`ErrorCode::WouldBlock`] instead, unless a read or write
+/// deadline is set: then a call that would block waits for readiness until
+/// the deadline and fails with [`ErrorCode::TimedOut`] after it. Deadlines
+/// cost nothing until a call would block.
+#[derive(Debug)]
+pub struct Socket {
+    pub(crate) inner: sys::Socket,
+    deadlines: Deadlines,
+}
+
+impl Socket {
+    #[inline]
+    pub(crate) fn from_sys(inner: sys::Socket) -> Socket {
+        Socket {
+            inner,
+            deadlines: Deadlines::new(),
+        }
+    }
+
+    /// Creates a blocking socket (socket(2) with SOCK_CLOEXEC).
+    ///
+    /// `protocol: None` picks the default for the family and type.
+    ///
+    /// # Errors
+    /// `address-family-not-supported`, `protocol-not-supported`,
+    /// `too-many-sockets`, `access-denied`.
+    ///
+    /// # References
+    /// [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html)
+    #[inline]
+    pub fn new(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<Socket> {
+        sys::Socket::new(domain, ty, protocol, false)
+            .map(Socket::from_sys)
+            .map_err(|e| e.during(Operation::Create))
+    }
+
+    /// Creates a non-blocking socket: one socket(2) with
+    /// SOCK_NONBLOCK | SOCK_CLOEXEC on Linux.
+    #[inline]
+    pub fn new_nonblocking(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<Socket> {
+        sys::Socket::new(domain, ty, protocol, true)
+            .map(Socket::from_sys)
+            .map_err(|e| e.during(Operation::Create))
+    }
+
+    /// A connected pair of Unix sockets (socketpair(2)).
+    ///
+    /// # Errors
+    /// `unsupported` where the backend has no Unix sockets.
+    pub fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
+        sys::Socket::pair(ty, nonblocking)
+            .map(|(a, b)| (Socket::from_sys(a), Socket::from_sys(b)))
+            .map_err(|e| e.during(Operation::Create))
+    }
+
+    /// Switches blocking mode (fcntl(2) O_NONBLOCK).
+    #[inline]
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        self.inner
+            .set_nonblocking(nonblocking)
+            .map_err(|e| e.during(Operation::SetNonblocking))
+    }
+
+    /// Binds to a local address (bind(2)).
+    ///
+    /// # Errors
+    /// `address-in-use`, `address-not-available`, `access-denied`,
+    /// `invalid-argument` (address of another family), `invalid-state`
+    /// (already bound).
+    ///
+    /// # References
+    /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
+    #[inline]
+    pub fn bind(&self, addr: &SockAddr) -> Result<()> {
+        self.inner
+            .bind(&addr.raw)
+            .map_err(|e| e.during(Operation::Bind).at(addr))
+    }
+
+    /// Listens for connections (listen(2)); `backlog` from 1 to `i32::MAX`.
+    ///
+    /// # Errors
+    /// `invalid-argument` (backlog 0 or too large), `invalid-state`
+    /// (connected), `operation-not-supported` (datagram socket).
+    ///
+    /// # References
+    /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
+    #[inline]
+    pub fn listen(&self, backlog: u32) -> Result<()> {
+        if backlog == 0 || backlog > i32::MAX as u32 {
+            return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Listen));
+        }
+        self.inner
+            .listen(backlog as i32)
+            .map_err(|e| e.during(Operation::Listen))
+    }
+
+    /// Accepts a pending connection, or returns `None` when none is pending
+    /// on a non-blocking listener (a blocking listener waits).
+    ///
+    /// The new socket is non-blocking and close-on-exec. On Linux this is
+    /// exactly one accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC, and the peer
+    /// address comes from that call; on macOS accept(2) then the fcntl(2)s
+    /// needed. Neither the accept nor the would-block path allocates.
+    ///
+    /// # Errors
+    /// `invalid-state` (not listening), `operation-not-supported` (datagram
+    /// socket), `connection-aborted`, `too-many-sockets`.
+    ///
+    /// # References
+    /// [accept4(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
+    #[inline]
+    pub fn try_accept(&self) -> Result<Option<(Socket, SockAddr)>> {
+        match self.inner.try_accept() {
+            Ok(Some((s, raw))) => Ok(Some((Socket::from_sys(s), SockAddr { raw }))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.during(Operation::Accept)),
+        }
+    }
+
+    /// Accepts a connection, waiting for one whatever the socket's mode,
+    /// until the read deadline if one is set.
+    ///
+    /// # Errors
+    /// As [`try_accept`](Socket::try_accept); `timed-out` past the deadline.
+    pub fn accept(&self) -> Result<(Socket, SockAddr)> {
+        loop {
+            if let Some(pair) = self.try_accept()? {
+                return Ok(pair);
+            }
+            self.wait_until(Interest::READABLE, self.deadlines.read())
+                .map_err(|e| e.during(Operation::Accept))?;
+        }
+    }
+
+    /// Starts connecting (connect(2)). Returns `true` when connected at
+    /// once, `false` when the connect is in progress: wait for
+    /// [`Interest::WRITABLE`], then call
+    /// [`finish_connect`](Socket::finish_connect).
+    ///
+    /// # Errors
+    /// `connection-refused`, `host-unreachable`, `network-unreachable`,
+    /// `timed-out`, `invalid-argument` (address family),
+    /// `already-connected`, `already-in-progress`.
+    ///
+    /// # References
+    /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
+    #[inline]
+    pub fn start_connect(&self, addr: &SockAddr) -> Result<bool> {
+        self.inner
+            .start_connect(&addr.raw)
+            .map_err(|e| e.during(Operation::Connect).at(addr))
+    }
+
+    /// Finishes a connect started with
+    /// [`start_connect`](Socket::start_connect): `true` once connected,
+    /// `false` while in progress.
+    ///
+    /// # Errors
+    /// The connect's own error; `invalid-state` if none was started.
+    #[inline]
+    pub fn finish_connect(&self) -> Result<bool> {
+        self.inner
+            .finish_connect()
+            .map_err(|e| e.during(Operation::Connect))
+    }
+
+    /// Connects, waiting until done whatever the socket's mode (until the
+    /// write deadline if one is set).
+    pub fn connect(&self, addr: &SockAddr) -> Result<()> {
+        if self.start_connect(addr)? {
+            return Ok(());
+        }
+        loop {
+            self.wait_until(Interest::WRITABLE, self.deadlines.write())
+                .map_err(|e| e.during(Operation::Connect).at(addr))?;
+            if self.finish_connect().map_err(|e| e.at(addr))? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Connects with a timeout, whatever the socket's mode.
+    pub fn connect_timeout(&self, addr: &SockAddr, timeout: Duration) -> Result<()> {
+        if self.start_connect(addr)? {
+            return Ok(());
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            self.wait_until(Interest::WRITABLE, deadline)
+                .map_err(|e| e.during(Operation::Connect).at(addr))?;
+            if self.finish_connect().map_err(|e| e.at(addr))? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends on a connected socket (send(2) with MSG_NOSIGNAL). Returns the
+    /// bytes sent, possibly fewer than `buf.len()`.
+    ///
+    /// # Errors
+    /// `would-block`, `shutdown` (never SIGPIPE), `connection-reset`,
+    /// `not-connected`, `message-size`; `timed-out` past the write deadline.
+    ///
+    /// # References
+    /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+    #[inline]
+    pub fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
+        loop {
+            match self.inner.send(buf, flags) {
+                Err(e) if e.is_would_block() => self.wait_write(Operation::Send)?,
+                r => return r.map_err(|e| e.during(Operation::Send)),
+            }
+        }
+    }
+
+    /// Receives into `buf` (recv(2)). `Ok(0)` on a stream socket with a
+    /// non-empty buffer is end-of-stream.
+    ///
+    /// # Errors
+    /// `would-block`, `connection-reset`, `not-connected`; `timed-out` past
+    /// the read deadline.
+    ///
+    /// # References
+    /// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
+    #[inline]
+    pub fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
+        loop {
+            match self.inner.recv(buf, flags) {
+                Err(e) if e.is_would_block() => self.wait_read(Operation::Receive)?,
+                r => return r.map_err(|e| e.during(Operation::Receive)),
+            }
+        }
+    }
+
+    /// Sends a datagram to `addr` (sendto(2)).
+    ///
+    /// # Errors
+    /// `would-block`, `message-size`, `access-denied` (broadcast without
+    /// SO_BROADCAST), `invalid-argument` (address family).
+    ///
+    /// # References
+    /// [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html)
+    #[inline]
+    pub fn send_to(&self, buf: &[u8], addr: &SockAddr, flags: SendFlags) -> Result<usize> {
+        loop {
+            match self.inner.send_to(buf, &addr.raw, flags) {
+                Err(e) if e.is_would_block() => self.wait_write(Operation::Send)?,
+                r => return r.map_err(|e| e.during(Operation::Send).at(addr)),
+            }
+        }
+    }
+
+    /// Receives one datagram and its sender (recvmsg(2), so that truncation
+    /// is reported in the same call).
+    ///
+    /// # References
+    /// [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+    #[inline]
+    pub fn recv_from(&self, buf: &mut [u8], flags: RecvFlags) -> Result<RecvMeta> {
+        loop {
+            match self.inner.recv_from(buf, flags) {
+                Err(e) if e.is_would_block() => self.wait_read(Operation::Receive)?,
+                r => {
+                    return r
+                        .map(|(len, raw, truncated)| RecvMeta {
+                            len,
+                            addr: SockAddr { raw },
+                            truncated,
+                        })
+                        .map_err(|e| e.during(Operation::Receive))
+                }
+            }
+        }
+    }
+
+    /// Sends several buffers as one (sendmsg(2)). `IoSlice` is laid out as
+    /// `iovec`, so the buffers go to the kernel as they are, with no copy
+    /// and no allocation, up to IOV_MAX (1024) buffers.
+    ///
+    /// # Errors
+    /// As [`send`](Socket::send); `invalid-argument` past IOV_MAX buffers.
+    #[inline]
+    pub fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
+        loop {
+            match self.inner.send_vectored(bufs, flags) {
+                Err(e) if e.is_would_block() => self.wait_write(Operation::Send)?,
+                r => return r.map_err(|e| e.during(Operation::Send)),
+            }
+        }
+    }
+
+    /// Receives into several buffers (recvmsg(2)).
+    #[inline]
+    pub fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>], flags: RecvFlags) -> Result<usize> {
+        loop {
+            match self.inner.recv_vectored(bufs, flags) {
+                Err(e) if e.is_would_block() => self.wait_read(Operation::Receive)?,
+                r => return r.map_err(|e| e.during(Operation::Receive)),
+            }
+        }
+    }
+
+    /// Shuts down one or both halves (shutdown(2)).
+    ///
+    /// # Errors
+    /// `not-connected`.
+    #[inline]
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        self.inner
+            .shutdown(how)
+            .map_err(|e| e.during(Operation::Shutdown))
+    }
+
+    /// The local address (getsockname(2)).
+    ///
+    /// # Errors
+    /// `invalid-state` on an IP socket that is not bound.
+    #[inline]
+    pub fn local_addr(&self) -> Result<SockAddr> {
+        self.inner
+            .local_addr()
+            .map(|raw| SockAddr { raw })
+            .map_err(|e| e.during(Operation::LocalAddress))
+    }
+
+    /// The peer's address (getpeername(2)).
+    ///
+    /// # Errors
+    /// `not-connected`.
+    #[inline]
+    pub fn peer_addr(&self) -> Result<SockAddr> {
+        self.inner
+            .peer_addr()
+            .map(|raw| SockAddr { raw })
+            .map_err(|e| e.during(Operation::RemoteAddress))
+    }
+
+    /// Sets an option (setsockopt(2)) after checking its value.
+    ///
+    /// # Errors
+    /// `invalid-argument` (zero, out of range, read only),
+    /// `option-not-supported`.
+    #[inline]
+    pub fn set_option(&self, option: SocketOption) -> Result<()> {
+        option.validate()?;
+        self.inner
+            .set_option(&option)
+            .map_err(|e| e.during(Operation::SetOption(option.name())))
+    }
+
+    /// Reads an option (getsockopt(2)).
+    ///
+    /// # Errors
+    /// `option-not-supported`; `invalid-argument` for write-only options.
+    #[inline]
+    pub fn option(&self, name: OptionName) -> Result<SocketOption> {
+        self.inner
+            .option(name)
+            .map_err(|e| e.during(Operation::GetOption(name)))
+    }
+
+    /// Takes the pending error (SO_ERROR), if any.
+    pub fn take_error(&self) -> Result<Option<Error>> {
+        match self.option(OptionName::Error)? {
+            SocketOption::Error(e) => Ok(e),
+            _ => Err(Error::new(ErrorCode::Other).during(Operation::GetOption(OptionName::Error))),
+        }
+    }
+
+    /// Waits until the socket is ready for `interest`, at most `timeout`
+    /// (None: forever). Returns the empty set on timeout (poll(2)).
+    #[inline]
+    pub fn wait(&self, interest: Interest, timeout: Option<Duration>) -> Result<Readiness> {
+        self.inner
+            .wait(interest, timeout)
+            .map_err(|e| e.during(Operation::Wait))
+    }
+
+    /// Sets the read deadline for receives and accepts on a non-blocking
+    /// socket; `None` clears it.
+    #[inline]
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
+        self.deadlines.set_read(deadline);
+    }
+
+    /// Sets the write deadline for sends and connects on a non-blocking
+    /// socket; `None` clears it.
+    #[inline]
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
+        self.deadlines.set_write(deadline);
+    }
+
+    /// The read deadline.
+    #[inline]
+    pub fn read_deadline(&self) -> Option<Instant> {
+        self.deadlines.read()
+    }
+
+    /// The write deadline.
+    #[inline]
+    pub fn write_deadline(&self) -> Option<Instant> {
+        self.deadlines.write()
+    }
+
+    #[cold]
+    fn wait_read(&self, op: Operation) -> Result<()> {
+        self.wait_deadline(Interest::READABLE, self.deadlines.read(), op)
+    }
+
+    #[cold]
+    fn wait_write(&self, op: Operation) -> Result<()> {
+        self.wait_deadline(Interest::WRITABLE, self.deadlines.write(), op)
+    }
+
+    /// After a would-block: without a deadline, hands the would-block back;
+    /// with one, waits until ready or the deadline passes.
+    fn wait_deadline(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        op: Operation,
+    ) -> Result<()> {
+        match deadline {
+            None => Err(Error::new(ErrorCode::WouldBlock).during(op)),
+            Some(d) => self.wait_until(interest, Some(d)).map_err(|e| e.during(op)),
+        }
+    }
+
+    /// Waits for `interest` until `deadline` (None: forever); `timed-out`
+    /// once it has passed.
+    fn wait_until(&self, interest: Interest, deadline: Option<Instant>) -> Result<()> {
+        loop {
+            let timeout = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(Error::new(ErrorCode::TimedOut)),
+                },
+            };
+            if !self.inner.wait(interest, timeout)?.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl io::Read for Socket {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(self.recv(buf, RecvFlags::EMPTY)?)
+    }
+
+    #[inline]
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        Ok(self.recv_vectored(bufs, RecvFlags::EMPTY)?)
+    }
+}
+
+impl io::Read for &Socket {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(self.recv(buf, RecvFlags::EMPTY)?)
+    }
+}
+
+impl io::Write for Socket {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(self.send(buf, SendFlags::EMPTY)?)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.send_vectored(bufs, SendFlags::EMPTY)?)
+    }
+
+    #[inline]
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Write for &Socket {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(self.send(buf, SendFlags::EMPTY)?)
+    }
+
+    #[inline]
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

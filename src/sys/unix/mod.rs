@@ -1,0 +1,548 @@
+//! The native backend for Linux and macOS: raw syscalls through `libc`.
+//!
+//! What the two kernels share lives here; where they differ (socket
+//! creation flags, accept4, SIGPIPE suppression, option numbers, errno
+//! values) the platform module chosen below provides it.
+
+use core::mem;
+use core::time::Duration;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::{
+    Capabilities, Domain, Error, ErrorCode, Interest, Protocol, Readiness, RecvFlags, Result,
+    SendFlags, Shutdown, Type,
+};
+
+mod addr;
+mod errno;
+mod options;
+
+pub(crate) use self::addr::RawAddr;
+pub use self::errno::{errno_name, error_code};
+
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        mod linux;
+        use self::linux as platform;
+    } else {
+        mod apple;
+        use self::apple as platform;
+    }
+}
+
+/// Buffers in one sendmsg/recvmsg (Linux's UIO_MAXIOV, macOS's IOV_MAX).
+pub(crate) const IOV_MAX: usize = 1024;
+
+/// The errno of the last failed call.
+#[inline]
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The last error with its portable code replaced, keeping the errno.
+#[inline]
+fn last_error_as(code: ErrorCode) -> Error {
+    Error::with_raw(code, errno())
+}
+
+/// Runs a syscall that returns -1 on error, retrying EINTR.
+#[inline]
+fn cvt_retry<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> core::result::Result<T, i32> {
+    loop {
+        let r = call();
+        if r != T::from(-1) {
+            return Ok(r);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// A native socket: the descriptor, closed on drop.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    fd: OwnedFd,
+}
+
+fn domain_raw(domain: Domain) -> libc::c_int {
+    match domain {
+        Domain::Ipv4 => libc::AF_INET,
+        Domain::Ipv6 => libc::AF_INET6,
+        Domain::Unix => libc::AF_UNIX,
+    }
+}
+
+fn type_raw(ty: Type) -> libc::c_int {
+    match ty {
+        Type::Stream => libc::SOCK_STREAM,
+        Type::Datagram => libc::SOCK_DGRAM,
+        Type::SeqPacket => libc::SOCK_SEQPACKET,
+    }
+}
+
+fn protocol_raw(protocol: Option<Protocol>) -> libc::c_int {
+    match protocol {
+        None => 0,
+        Some(Protocol::Tcp) => libc::IPPROTO_TCP,
+        Some(Protocol::Udp) => libc::IPPROTO_UDP,
+    }
+}
+
+#[inline]
+fn send_flags(flags: SendFlags) -> libc::c_int {
+    let mut raw = platform::SEND_FLAGS;
+    if flags.is_out_of_band() {
+        raw |= libc::MSG_OOB;
+    }
+    if flags.is_dont_route() {
+        raw |= libc::MSG_DONTROUTE;
+    }
+    raw
+}
+
+#[inline]
+fn recv_flags(flags: RecvFlags) -> libc::c_int {
+    let mut raw = 0;
+    if flags.is_peek() {
+        raw |= libc::MSG_PEEK;
+    }
+    if flags.is_wait_all() {
+        raw |= libc::MSG_WAITALL;
+    }
+    if flags.is_out_of_band() {
+        raw |= libc::MSG_OOB;
+    }
+    raw
+}
+
+/// Wraps a descriptor the kernel just returned.
+///
+/// # Safety
+/// `fd` must be a valid, open descriptor that nothing else owns.
+#[inline]
+unsafe fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: guaranteed by the caller.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+impl Socket {
+    #[inline]
+    pub(crate) fn from_fd(fd: OwnedFd) -> Socket {
+        Socket { fd }
+    }
+
+    #[inline]
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    #[inline]
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    #[inline]
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub(crate) fn new(
+        domain: Domain,
+        ty: Type,
+        protocol: Option<Protocol>,
+        nonblocking: bool,
+    ) -> Result<Socket> {
+        platform::socket(
+            domain_raw(domain),
+            type_raw(ty),
+            protocol_raw(protocol),
+            nonblocking,
+        )
+        .map(Socket::from_fd)
+    }
+
+    pub(crate) fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
+        let (a, b) = platform::socketpair(type_raw(ty), nonblocking)?;
+        Ok((Socket::from_fd(a), Socket::from_fd(b)))
+    }
+
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        set_nonblocking(self.raw(), nonblocking)
+    }
+
+    pub(crate) fn bind(&self, addr: &RawAddr) -> Result<()> {
+        let (ptr, len) = addr.as_ptr();
+        // SAFETY: ptr/len describe a live sockaddr of `len` bytes.
+        match cvt_retry(|| unsafe { libc::bind(self.raw(), ptr, len) }) {
+            Ok(_) => Ok(()),
+            Err(libc::EINVAL) => Err(self.classify_einval(addr)),
+            Err(libc::EAFNOSUPPORT) => Err(Error::with_raw(
+                ErrorCode::InvalidArgument,
+                libc::EAFNOSUPPORT,
+            )),
+            Err(e) => Err(Error::from_raw_os_error(e)),
+        }
+    }
+
+    /// bind(2) says EINVAL both for "already bound" and for an address of
+    /// the wrong size; the WIT tells them apart, so look at the socket.
+    #[cold]
+    fn classify_einval(&self, addr: &RawAddr) -> Error {
+        let code = match self.getname(libc::getsockname) {
+            Ok(local) if local.raw_family() != addr.raw_family() => ErrorCode::InvalidArgument,
+            Ok(local) if local.as_socket().is_some_and(|a| a.port() != 0) => {
+                ErrorCode::InvalidState
+            }
+            Ok(local) if local.as_unix_path().is_some() || local.as_abstract_name().is_some() => {
+                ErrorCode::InvalidState
+            }
+            _ => ErrorCode::InvalidArgument,
+        };
+        Error::with_raw(code, libc::EINVAL)
+    }
+
+    pub(crate) fn listen(&self, backlog: i32) -> Result<()> {
+        // SAFETY: plain syscall on an owned descriptor.
+        match cvt_retry(|| unsafe { libc::listen(self.raw(), backlog) }) {
+            Ok(_) => Ok(()),
+            // Linux: listen on a connected socket.
+            Err(libc::EINVAL) => Err(Error::with_raw(ErrorCode::InvalidState, libc::EINVAL)),
+            Err(e) => Err(Error::from_raw_os_error(e)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn try_accept(&self) -> Result<Option<(Socket, RawAddr)>> {
+        loop {
+            let mut peer = RawAddr::zeroed();
+            match platform::accept(self.raw(), &mut peer) {
+                Ok(fd) => return Ok(Some((Socket::from_fd(fd), peer))),
+                Err(libc::EAGAIN) => return Ok(None),
+                // The connection died in the queue; another may be waiting.
+                Err(libc::ECONNABORTED) | Err(libc::EPROTO) => continue,
+                // Linux: accept on a socket that is not listening.
+                Err(libc::EINVAL) => {
+                    return Err(Error::with_raw(ErrorCode::InvalidState, libc::EINVAL))
+                }
+                Err(e) => return Err(Error::from_raw_os_error(e)),
+            }
+        }
+    }
+
+    pub(crate) fn start_connect(&self, addr: &RawAddr) -> Result<bool> {
+        let (ptr, len) = addr.as_ptr();
+        // SAFETY: ptr/len describe a live sockaddr of `len` bytes.
+        let r = unsafe { libc::connect(self.raw(), ptr, len) };
+        if r == 0 {
+            return Ok(true);
+        }
+        match errno() {
+            libc::EINPROGRESS => Ok(false),
+            // An interrupted connect goes on in the background.
+            libc::EINTR => Ok(false),
+            libc::EAFNOSUPPORT | libc::EINVAL => Err(last_error_as(ErrorCode::InvalidArgument)),
+            // A Unix path with no socket behind it: nobody listens there.
+            libc::ENOENT => Err(last_error_as(ErrorCode::ConnectionRefused)),
+            e => Err(Error::from_raw_os_error(e)),
+        }
+    }
+
+    pub(crate) fn finish_connect(&self) -> Result<bool> {
+        if let Some(e) = self.so_error()? {
+            return Err(e);
+        }
+        match self.getname(libc::getpeername) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == ErrorCode::NotConnected => {
+                // Either still connecting (not yet writable) or never
+                // started.
+                let ready = self.wait(Interest::WRITABLE, Some(Duration::ZERO))?;
+                if ready.is_writable() || ready.is_hang_up() {
+                    Err(Error::with_raw(ErrorCode::InvalidState, libc::ENOTCONN))
+                } else {
+                    Ok(false)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn so_error(&self) -> Result<Option<Error>> {
+        let raw: libc::c_int = options::getsockopt(self.raw(), libc::SOL_SOCKET, libc::SO_ERROR)?;
+        Ok((raw != 0).then(|| Error::from_raw_os_error(raw)))
+    }
+
+    #[inline]
+    pub(crate) fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
+        let flags = send_flags(flags);
+        // SAFETY: buf is a live slice of buf.len() bytes.
+        cvt_retry(|| unsafe { libc::send(self.raw(), buf.as_ptr().cast(), buf.len(), flags) })
+            .map(|n| n as usize)
+            .map_err(Error::from_raw_os_error)
+    }
+
+    #[inline]
+    pub(crate) fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
+        let flags = recv_flags(flags);
+        // SAFETY: buf is a live, writable slice of buf.len() bytes.
+        cvt_retry(|| unsafe { libc::recv(self.raw(), buf.as_mut_ptr().cast(), buf.len(), flags) })
+            .map(|n| n as usize)
+            .map_err(Error::from_raw_os_error)
+    }
+
+    #[inline]
+    pub(crate) fn send_to(&self, buf: &[u8], addr: &RawAddr, flags: SendFlags) -> Result<usize> {
+        let flags = send_flags(flags);
+        let (ptr, len) = addr.as_ptr();
+        // SAFETY: buf and the address are live for the call.
+        cvt_retry(|| unsafe {
+            libc::sendto(self.raw(), buf.as_ptr().cast(), buf.len(), flags, ptr, len)
+        })
+        .map(|n| n as usize)
+        .map_err(|e| match e {
+            libc::EAFNOSUPPORT => Error::with_raw(ErrorCode::InvalidArgument, e),
+            e => Error::from_raw_os_error(e),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn recv_from(
+        &self,
+        buf: &mut [u8],
+        flags: RecvFlags,
+    ) -> Result<(usize, RawAddr, bool)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let mut peer = RawAddr::zeroed();
+        let (n, msg_flags) = self.recvmsg(&mut iov, Some(&mut peer), recv_flags(flags))?;
+        Ok((n, peer, msg_flags & libc::MSG_TRUNC != 0))
+    }
+
+    #[inline]
+    pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
+        if bufs.len() > IOV_MAX {
+            return Err(Error::new(ErrorCode::InvalidArgument));
+        }
+        // SAFETY: msghdr is plain old data; all zeroes is an empty message.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        // IoSlice is guaranteed to be ABI-compatible with iovec on unix.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len() as _;
+        let flags = send_flags(flags);
+        // SAFETY: msg points at `bufs`, which outlives the call; the kernel
+        // only reads the buffers.
+        cvt_retry(|| unsafe { libc::sendmsg(self.raw(), &msg, flags) })
+            .map(|n| n as usize)
+            .map_err(Error::from_raw_os_error)
+    }
+
+    #[inline]
+    pub(crate) fn recv_vectored(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        flags: RecvFlags,
+    ) -> Result<usize> {
+        if bufs.len() > IOV_MAX {
+            return Err(Error::new(ErrorCode::InvalidArgument));
+        }
+        self.recvmsg(bufs, None, recv_flags(flags)).map(|(n, _)| n)
+    }
+
+    /// recvmsg(2) into `bufs`, optionally with the sender; returns the
+    /// length and the message flags.
+    #[inline]
+    fn recvmsg(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        peer: Option<&mut RawAddr>,
+        flags: libc::c_int,
+    ) -> Result<(usize, libc::c_int)> {
+        // SAFETY: msghdr is plain old data; all zeroes is an empty message.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        // IoSliceMut is guaranteed to be ABI-compatible with iovec on unix.
+        msg.msg_iov = bufs.as_mut_ptr().cast::<libc::iovec>();
+        msg.msg_iovlen = bufs.len() as _;
+        let mut name_len_out = None;
+        if let Some(peer) = peer {
+            let (name, len) = peer.as_mut_ptr();
+            msg.msg_name = name.cast();
+            // SAFETY: len points into `peer`, which is live.
+            msg.msg_namelen = unsafe { *len };
+            name_len_out = Some(len);
+        }
+        // SAFETY: msg points at live buffers and address storage that
+        // outlive the call.
+        let n = cvt_retry(|| unsafe { libc::recvmsg(self.raw(), &mut msg, flags) })
+            .map_err(Error::from_raw_os_error)?;
+        if let Some(len) = name_len_out {
+            // SAFETY: len still points into the caller's live RawAddr.
+            unsafe { *len = msg.msg_namelen };
+        }
+        Ok((n as usize, msg.msg_flags))
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> Result<()> {
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: plain syscall on an owned descriptor.
+        cvt_retry(|| unsafe { libc::shutdown(self.raw(), how) })
+            .map(drop)
+            .map_err(Error::from_raw_os_error)
+    }
+
+    fn getname(
+        &self,
+        call: unsafe extern "C" fn(
+            libc::c_int,
+            *mut libc::sockaddr,
+            *mut libc::socklen_t,
+        ) -> libc::c_int,
+    ) -> Result<RawAddr> {
+        let mut addr = RawAddr::zeroed();
+        let (ptr, len) = addr.as_mut_ptr();
+        // SAFETY: ptr/len point into `addr`, sized sockaddr_storage.
+        cvt_retry(|| unsafe { call(self.raw(), ptr, len) }).map_err(Error::from_raw_os_error)?;
+        Ok(addr)
+    }
+
+    pub(crate) fn local_addr(&self) -> Result<RawAddr> {
+        let addr = self.getname(libc::getsockname)?;
+        // The kernel reports an unbound IP socket as port 0; the WIT says
+        // that is not an address.
+        if addr.as_socket().is_some_and(|a| a.port() == 0) {
+            return Err(Error::new(ErrorCode::InvalidState));
+        }
+        Ok(addr)
+    }
+
+    pub(crate) fn peer_addr(&self) -> Result<RawAddr> {
+        self.getname(libc::getpeername)
+    }
+
+    /// The socket's family, from the kernel.
+    pub(crate) fn family(&self) -> Result<libc::c_int> {
+        Ok(self.getname(libc::getsockname)?.raw_family() as libc::c_int)
+    }
+
+    pub(crate) fn set_option(&self, option: &crate::SocketOption) -> Result<()> {
+        options::set_option(self, option)
+    }
+
+    pub(crate) fn option(&self, name: crate::OptionName) -> Result<crate::SocketOption> {
+        options::get_option(self, name)
+    }
+
+    pub(crate) fn wait(&self, interest: Interest, timeout: Option<Duration>) -> Result<Readiness> {
+        let mut entry = [PollEntry::new(self, interest)];
+        poll(&mut entry, timeout)?;
+        Ok(entry[0].readiness())
+    }
+}
+
+fn set_nonblocking(fd: RawFd, nonblocking: bool) -> Result<()> {
+    // SAFETY: fcntl on an owned descriptor.
+    let flags = cvt_retry(|| unsafe { libc::fcntl(fd, libc::F_GETFL) })
+        .map_err(Error::from_raw_os_error)?;
+    let new = if nonblocking {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if new != flags {
+        // SAFETY: fcntl on an owned descriptor.
+        cvt_retry(|| unsafe { libc::fcntl(fd, libc::F_SETFL, new) })
+            .map_err(Error::from_raw_os_error)?;
+    }
+    Ok(())
+}
+
+/// A `struct pollfd`.
+#[repr(transparent)]
+pub(crate) struct PollEntry(libc::pollfd);
+
+impl PollEntry {
+    #[inline]
+    pub(crate) fn new(socket: &Socket, interest: Interest) -> PollEntry {
+        let mut events = 0;
+        if interest.is_readable() {
+            events |= libc::POLLIN;
+        }
+        if interest.is_writable() {
+            events |= libc::POLLOUT;
+        }
+        PollEntry(libc::pollfd {
+            fd: socket.raw(),
+            events,
+            revents: 0,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn readiness(&self) -> Readiness {
+        let r = self.0.revents;
+        let mut out = Readiness::EMPTY;
+        if r & (libc::POLLIN | libc::POLLPRI) != 0 {
+            out |= Readiness::READABLE;
+        }
+        if r & libc::POLLOUT != 0 {
+            out |= Readiness::WRITABLE;
+        }
+        if r & (libc::POLLERR | libc::POLLNVAL) != 0 {
+            out |= Readiness::ERROR;
+        }
+        if r & libc::POLLHUP != 0 {
+            out |= Readiness::HANG_UP;
+        }
+        out
+    }
+}
+
+/// Milliseconds for poll(2), rounded up so a wait never ends early.
+fn poll_timeout(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(t) => {
+            let ms = t.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+pub(crate) fn poll(entries: &mut [PollEntry], timeout: Option<Duration>) -> Result<usize> {
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+    let mut left = timeout;
+    loop {
+        for e in entries.iter_mut() {
+            e.0.revents = 0;
+        }
+        // SAFETY: PollEntry is repr(transparent) over pollfd, and the
+        // slice is live and writable for the call.
+        let r = unsafe {
+            libc::poll(
+                entries.as_mut_ptr().cast::<libc::pollfd>(),
+                entries.len() as libc::nfds_t,
+                poll_timeout(left),
+            )
+        };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        match errno() {
+            libc::EINTR => {
+                if let Some(d) = deadline {
+                    left = Some(d.saturating_duration_since(std::time::Instant::now()));
+                }
+            }
+            e => return Err(Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+pub(crate) fn capabilities() -> &'static Capabilities {
+    &platform::CAPABILITIES
+}
