@@ -18,7 +18,7 @@
 //! Each call goes `Socket` (thin, inlined) → the one backend chosen in
 //! `src/sys/mod.rs` → `libc` (Linux, macOS).
 //!
-//! ```no_run
+//! ```
 //! use witsock::{Domain, RecvFlags, SendFlags, SockAddr, Socket, Type};
 //!
 //! # fn main() -> witsock::Result<()> {
