@@ -1,19 +1,27 @@
-# witsock tasks. Each recipe is one `cargo xtask` task, so nothing here
-# needs `just` to run: `cargo xtask <task>` does the same.
+# witsock tasks. Each recipe is one cargo command (a `cargo xtask` task but
+# for `host`), so nothing here needs `just` to run.
 
-# The conformance suite on every backend, and the capability matrix.
+# The conformance matrix (native, and the guest suite under the witsock
+# host on wasi:sockets and on the witsock imports), and the capability matrix.
 conformance:
     cargo xtask conformance
 
-# Format check, clippy -D warnings, the macOS check, and every test.
+# Format check, clippy -D warnings, the macOS check, every test, and the
+# conformance matrix.
 test:
     cargo xtask test
 
-# Build everything.
+# Build everything: the library, the host (release: it links wasmtime) and
+# the guest suite components (wasi:sockets, and witsock imports).
 build:
-    cargo build --workspace
+    cargo xtask build
 
-# cargo fmt --check and clippy -D warnings.
+# Run the witsock host: `just host run guest.wasm --allow-connect 127.0.0.1:80`.
+host *ARGS:
+    cargo run --quiet --release --package witsock-host -- {{ARGS}}
+
+# cargo fmt --check and clippy -D warnings (the workspace, its wasm32-wasip2
+# builds with and without the witsock imports, the host's probe guest).
 lint:
     cargo xtask lint
 

@@ -36,7 +36,8 @@ impl SockAddr {
     /// namespace), given without its leading NUL.
     ///
     /// # Errors
-    /// `invalid-argument` if it does not fit, `unsupported` off Linux.
+    /// `invalid-argument` if it is empty or does not fit, `unsupported` off
+    /// Linux.
     pub fn unix_abstract(name: &[u8]) -> Result<SockAddr> {
         RawAddr::unix(name, true)
             .map(|raw| SockAddr { raw })

@@ -15,6 +15,9 @@ pub enum Support {
 }
 
 impl Support {
+    /// Every case, in WIT order.
+    pub const ALL: &'static [Support] = &[Support::Native, Support::Emulated, Support::Unsupported];
+
     /// Native or emulated.
     #[inline]
     pub const fn is_available(self) -> bool {
@@ -78,6 +81,35 @@ impl Capabilities {
     pub(crate) const fn with_option(mut self, name: OptionName, s: Support) -> Capabilities {
         self.options[name as usize] = s;
         self
+    }
+
+    /// Each feature's support with its field name in the WIT `capabilities`
+    /// record, in record order: every field but `options` (see
+    /// [`option`](Capabilities::option)). `backend` is not in the record.
+    pub const fn features(&self) -> [(&'static str, Support); 7] {
+        // Exhaustive on purpose: a new field does not compile until it is
+        // listed here (or explicitly left out), and the WIT drift test then
+        // compares this list with the record.
+        let Capabilities {
+            backend: _,
+            dual_stack,
+            vectored_io,
+            batched_datagrams,
+            unix_sockets,
+            peek,
+            out_of_band,
+            blocking_mode,
+            options: _,
+        } = *self;
+        [
+            ("dual-stack", dual_stack),
+            ("vectored-io", vectored_io),
+            ("batched-datagrams", batched_datagrams),
+            ("unix-sockets", unix_sockets),
+            ("peek", peek),
+            ("out-of-band", out_of_band),
+            ("blocking-mode", blocking_mode),
+        ]
     }
 
     /// How this backend provides an option.

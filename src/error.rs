@@ -48,13 +48,15 @@ error_codes! {
     Interrupted = "interrupted",
     /// The local address is in use (EADDRINUSE).
     AddressInUse = "address-in-use",
-    /// The address is not local or not bindable (EADDRNOTAVAIL).
+    /// The address is not local or not bindable (EADDRNOTAVAIL; ENOENT,
+    /// ENOTDIR for a Unix path whose directory does not exist).
     AddressNotAvailable = "address-not-available",
-    /// Nobody listens at the remote address (ECONNREFUSED).
+    /// Nobody listens at the remote address (ECONNREFUSED; ENOENT for a
+    /// Unix path with no socket behind it).
     ConnectionRefused = "connection-refused",
     /// The peer reset the connection (ECONNRESET, ENETRESET).
     ConnectionReset = "connection-reset",
-    /// The connection was aborted on this host (ECONNABORTED).
+    /// The connection was aborted on this host (ECONNABORTED, EPROTO).
     ConnectionAborted = "connection-aborted",
     /// The socket is not connected (ENOTCONN, EDESTADDRREQ).
     NotConnected = "not-connected",
@@ -68,10 +70,11 @@ error_codes! {
     NetworkUnreachable = "network-unreachable",
     /// The local network is down (ENETDOWN).
     NetworkDown = "network-down",
-    /// Not permitted (EACCES, EPERM), or refused by a host policy.
+    /// Not permitted (EACCES, EPERM; EROFS for a Unix path), or refused by
+    /// a host policy.
     AccessDenied = "access-denied",
-    /// An argument is invalid (EINVAL, EFAULT), or rejected before the
-    /// syscall by witsock's validation.
+    /// An argument is invalid (EINVAL, EFAULT; ENAMETOOLONG, ELOOP for a
+    /// Unix path), or rejected before the syscall by witsock's validation.
     InvalidArgument = "invalid-argument",
     /// The socket is in the wrong state for the operation.
     InvalidState = "invalid-state",
@@ -88,7 +91,8 @@ error_codes! {
     ProtocolNotSupported = "protocol-not-supported",
     /// Unknown option for this socket (ENOPROTOOPT).
     OptionNotSupported = "option-not-supported",
-    /// The operation does not apply to this kind of socket (EOPNOTSUPP).
+    /// The operation does not apply to this kind of socket (EOPNOTSUPP,
+    /// ENOTSUP).
     OperationNotSupported = "operation-not-supported",
     /// Shut down for writing or peer gone (EPIPE, ESHUTDOWN). No SIGPIPE.
     Shutdown = "shutdown",
@@ -416,13 +420,19 @@ impl fmt::Display for Error {
         f.write_str(self.code.description())?;
         if self.raw != 0 {
             match sys::errno_name(self.raw) {
-                Some(name) => write!(f, " ({name}, errno {})", self.raw)?,
-                None => write!(f, " (errno {})", self.raw)?,
+                Some(name) => write!(f, " ({name}, {RAW_CODE} {})", self.raw)?,
+                None => write!(f, " ({RAW_CODE} {})", self.raw)?,
             }
         }
         Ok(())
     }
 }
+
+/// What the raw code of an error is, for messages.
+#[cfg(not(target_os = "wasi"))]
+const RAW_CODE: &str = "errno";
+#[cfg(target_os = "wasi")]
+const RAW_CODE: &str = "wasi error-code";
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -448,7 +458,14 @@ impl From<Error> for io::Error {
 impl From<io::Error> for Error {
     /// Maps an `io::Error` from std back to a portable code.
     fn from(e: io::Error) -> Error {
-        match e.raw_os_error() {
+        // std's raw code is an errno: natively this backend's table reads
+        // it; on wasm32-wasip2 it is a wasi-libc errno, not a wasi:sockets
+        // code, so only its kind is used.
+        #[cfg(unix)]
+        let raw = e.raw_os_error();
+        #[cfg(not(unix))]
+        let raw: Option<i32> = None;
+        match raw {
             Some(raw) => Error::from_raw_os_error(raw),
             None => Error::new(match e.kind() {
                 io::ErrorKind::WouldBlock => ErrorCode::WouldBlock,

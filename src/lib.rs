@@ -14,9 +14,11 @@
 //! | `socket` resource            | [`Socket`]                   |
 //! | `poll`                       | [`poll()`]                   |
 //! | `capabilities`               | [`capabilities()`]           |
+//! | `resolve`                    | [`resolve()`]                |
 //!
 //! Each call goes `Socket` (thin, inlined) → the one backend chosen in
-//! `src/sys/mod.rs` → `libc` (Linux, macOS).
+//! `src/sys/mod.rs` → `libc` (Linux, macOS), or wasi:sockets through the
+//! `wasi` crate (wasm32-wasip2).
 //!
 //! ```
 //! use witsock::{Domain, RecvFlags, SendFlags, SockAddr, Socket, Type};
@@ -44,6 +46,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod addr;
+mod batch;
 mod capabilities;
 mod deadline;
 mod error;
@@ -51,25 +54,34 @@ mod error;
 mod interop;
 mod options;
 mod poll;
+mod resolve;
 mod socket;
 mod sys;
 mod types;
 
 pub use addr::SockAddr;
+pub use batch::{IncomingDatagram, OutgoingDatagram, MAX_BATCH};
 pub use capabilities::{capabilities, Capabilities, Support};
 pub use error::{Error, ErrorCode, Operation, Result};
 pub use options::{
     OptionName, SocketOption, MAX_BUFFER_SIZE, MAX_KEEPALIVE_COUNT, MAX_KEEPALIVE_SECS,
 };
 pub use poll::{poll, PollEntry};
+pub use resolve::{resolve, Addresses};
 pub use socket::Socket;
 pub use types::{
     Domain, Interest, Protocol, Readiness, RecvFlags, RecvMeta, SendFlags, Shutdown, Type,
 };
 
 /// The native errno table, exposed for tests and tools that print errors:
-/// the portable code and symbolic name of a raw errno on this platform.
+/// the portable code and symbolic name of a raw errno on this platform
+/// (of a wasi:sockets `error-code` discriminant on wasm32-wasip2).
 #[doc(hidden)]
 pub mod errno {
     pub use crate::sys::{errno_name, error_code};
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

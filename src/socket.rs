@@ -234,7 +234,7 @@ impl Socket {
     pub fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
         loop {
             match self.inner.send(buf, flags) {
-                Err(e) if e.is_would_block() => self.wait_write(Operation::Send)?,
+                Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
                 r => return r.map_err(|e| e.during(Operation::Send)),
             }
         }
@@ -253,7 +253,7 @@ impl Socket {
     pub fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
         loop {
             match self.inner.recv(buf, flags) {
-                Err(e) if e.is_would_block() => self.wait_read(Operation::Receive)?,
+                Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,
                 r => return r.map_err(|e| e.during(Operation::Receive)),
             }
         }
@@ -271,7 +271,7 @@ impl Socket {
     pub fn send_to(&self, buf: &[u8], addr: &SockAddr, flags: SendFlags) -> Result<usize> {
         loop {
             match self.inner.send_to(buf, &addr.raw, flags) {
-                Err(e) if e.is_would_block() => self.wait_write(Operation::Send)?,
+                Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
                 r => return r.map_err(|e| e.during(Operation::Send).at(addr)),
             }
         }
@@ -286,7 +286,7 @@ impl Socket {
     pub fn recv_from(&self, buf: &mut [u8], flags: RecvFlags) -> Result<RecvMeta> {
         loop {
             match self.inner.recv_from(buf, flags) {
-                Err(e) if e.is_would_block() => self.wait_read(Operation::Receive)?,
+                Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,
                 r => {
                     return r
                         .map(|(len, raw, truncated)| RecvMeta {
@@ -310,7 +310,7 @@ impl Socket {
     pub fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
         loop {
             match self.inner.send_vectored(bufs, flags) {
-                Err(e) if e.is_would_block() => self.wait_write(Operation::Send)?,
+                Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
                 r => return r.map_err(|e| e.during(Operation::Send)),
             }
         }
@@ -321,7 +321,7 @@ impl Socket {
     pub fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>], flags: RecvFlags) -> Result<usize> {
         loop {
             match self.inner.recv_vectored(bufs, flags) {
-                Err(e) if e.is_would_block() => self.wait_read(Operation::Receive)?,
+                Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,
                 r => return r.map_err(|e| e.during(Operation::Receive)),
             }
         }
@@ -430,25 +430,27 @@ impl Socket {
     }
 
     #[cold]
-    fn wait_read(&self, op: Operation) -> Result<()> {
-        self.wait_deadline(Interest::READABLE, self.deadlines.read(), op)
+    fn wait_read(&self, would_block: Error, op: Operation) -> Result<()> {
+        self.wait_deadline(would_block, Interest::READABLE, self.deadlines.read(), op)
     }
 
     #[cold]
-    fn wait_write(&self, op: Operation) -> Result<()> {
-        self.wait_deadline(Interest::WRITABLE, self.deadlines.write(), op)
+    fn wait_write(&self, would_block: Error, op: Operation) -> Result<()> {
+        self.wait_deadline(would_block, Interest::WRITABLE, self.deadlines.write(), op)
     }
 
-    /// After a would-block: without a deadline, hands the would-block back;
-    /// with one, waits until ready or the deadline passes.
+    /// After a would-block: without a deadline, hands the would-block back
+    /// (with its native code); with one, waits until ready or the deadline
+    /// passes.
     fn wait_deadline(
         &self,
+        would_block: Error,
         interest: Interest,
         deadline: Option<Instant>,
         op: Operation,
     ) -> Result<()> {
         match deadline {
-            None => Err(Error::new(ErrorCode::WouldBlock).during(op)),
+            None => Err(would_block.during(op)),
             Some(d) => self.wait_until(interest, Some(d)).map_err(|e| e.during(op)),
         }
     }

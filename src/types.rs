@@ -1,19 +1,55 @@
 //! Small value types of `wit/types.wit`: families, socket types,
 //! protocols, shutdown, flags, interest and readiness.
+//!
+//! Each enum and bit set carries its WIT names (`ALL` with `wit_name`, and
+//! `FLAGS`), so that the test suite can compare them with the parsed WIT
+//! and fail when the two drift apart.
 
 use core::ops::{BitOr, BitOrAssign};
 use std::net::SocketAddr;
 
-/// The address family of a socket: `address-family` in the WIT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Domain {
-    /// AF_INET.
-    Ipv4,
-    /// AF_INET6.
-    Ipv6,
-    /// AF_UNIX.
-    Unix,
+/// Declares an enum that mirrors a WIT `enum`, case for case and in the
+/// same order, with `ALL` (every case, in WIT order) and `wit_name`. Each
+/// case is written `Name = "wit-name",`; attributes (docs, derives,
+/// `#[non_exhaustive]`) pass through.
+macro_rules! wit_enum {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident {
+            $($(#[$case_attr:meta])* $case:ident = $wit:literal,)*
+        }
+    ) => {
+        $(#[$attr])*
+        pub enum $name {
+            $($(#[$case_attr])* $case,)*
+        }
+
+        impl $name {
+            /// Every case, in WIT order.
+            pub const ALL: &'static [$name] = &[$($name::$case,)*];
+
+            /// The case's name in the WIT.
+            pub const fn wit_name(self) -> &'static str {
+                match self {
+                    $($name::$case => $wit,)*
+                }
+            }
+        }
+    };
+}
+
+wit_enum! {
+    /// The address family of a socket: `address-family` in the WIT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Domain {
+        /// AF_INET.
+        Ipv4 = "ipv4",
+        /// AF_INET6.
+        Ipv6 = "ipv6",
+        /// AF_UNIX.
+        Unix = "unix",
+    }
 }
 
 impl Domain {
@@ -27,37 +63,43 @@ impl Domain {
     }
 }
 
-/// The type of a socket: `socket-type` in the WIT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Type {
-    /// SOCK_STREAM.
-    Stream,
-    /// SOCK_DGRAM.
-    Datagram,
-    /// SOCK_SEQPACKET (Unix sockets).
-    SeqPacket,
+wit_enum! {
+    /// The type of a socket: `socket-type` in the WIT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Type {
+        /// SOCK_STREAM.
+        Stream = "stream",
+        /// SOCK_DGRAM.
+        Datagram = "datagram",
+        /// SOCK_SEQPACKET (Unix sockets).
+        SeqPacket = "seq-packet",
+    }
 }
 
-/// The protocol of a socket: `protocol` in the WIT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// IPPROTO_TCP.
-    Tcp,
-    /// IPPROTO_UDP.
-    Udp,
+wit_enum! {
+    /// The protocol of a socket: `protocol` in the WIT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Protocol {
+        /// IPPROTO_TCP.
+        Tcp = "tcp",
+        /// IPPROTO_UDP.
+        Udp = "udp",
+    }
 }
 
-/// Which half of a connection to shut down: `shutdown-how` in the WIT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Shutdown {
-    /// SHUT_RD.
-    Read,
-    /// SHUT_WR: the peer reads end-of-stream.
-    Write,
-    /// SHUT_RDWR.
-    Both,
+wit_enum! {
+    /// Which half of a connection to shut down: `shutdown-how` in the WIT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Shutdown {
+        /// SHUT_RD.
+        Read = "read",
+        /// SHUT_WR: the peer reads end-of-stream.
+        Write = "write",
+        /// SHUT_RDWR.
+        Both = "both",
+    }
 }
 
 impl From<std::net::Shutdown> for Shutdown {
@@ -70,8 +112,15 @@ impl From<std::net::Shutdown> for Shutdown {
     }
 }
 
+/// Declares a bit set that mirrors a WIT `flags` type. Each flag is written
+/// `NAME = bit, is_name, "wit-name";`: its constant, its bit (flag `i` of
+/// the WIT is bit `1 << i`, as the component model lays flags out), its
+/// test method and its name in the WIT, declared once here and listed in
+/// `FLAGS`.
 macro_rules! bit_set {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $flag:ident = $bit:expr, $is:ident;)* }) => {
+    ($(#[$doc:meta])* $name:ident {
+        $($(#[$fdoc:meta])* $flag:ident = $bit:expr, $is:ident, $wit:literal;)*
+    }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(u8);
@@ -80,6 +129,16 @@ macro_rules! bit_set {
             $($(#[$fdoc])* pub const $flag: $name = $name($bit);)*
             /// No flag set.
             pub const EMPTY: $name = $name(0);
+
+            /// Every flag with its name in the WIT, in WIT order (lowest
+            /// bit first).
+            pub const FLAGS: &'static [(&'static str, $name)] = &[$(($wit, $name::$flag),)*];
+
+            /// The raw bits: flag `i` of the WIT is bit `1 << i`.
+            #[inline]
+            pub const fn bits(self) -> u8 {
+                self.0
+            }
 
             /// True when every flag of `other` is set in `self`.
             #[inline]
@@ -131,11 +190,11 @@ bit_set! {
     /// Flags for receives: `receive-flags` in the WIT.
     RecvFlags {
         /// MSG_PEEK: leave the data in the queue.
-        PEEK = 1, is_peek;
+        PEEK = 1, is_peek, "peek";
         /// MSG_WAITALL: fill the whole buffer (blocking sockets).
-        WAIT_ALL = 2, is_wait_all;
+        WAIT_ALL = 2, is_wait_all, "wait-all";
         /// MSG_OOB: out-of-band data.
-        OUT_OF_BAND = 4, is_out_of_band;
+        OUT_OF_BAND = 4, is_out_of_band, "out-of-band";
     }
 }
 
@@ -143,9 +202,9 @@ bit_set! {
     /// Flags for sends: `send-flags` in the WIT.
     SendFlags {
         /// MSG_OOB: out-of-band data.
-        OUT_OF_BAND = 1, is_out_of_band;
+        OUT_OF_BAND = 1, is_out_of_band, "out-of-band";
         /// MSG_DONTROUTE: only to directly connected hosts.
-        DONT_ROUTE = 2, is_dont_route;
+        DONT_ROUTE = 2, is_dont_route, "dont-route";
     }
 }
 
@@ -153,9 +212,9 @@ bit_set! {
     /// What a wait is for: `interest` in the WIT.
     Interest {
         /// Data, a connection or end-of-stream can be received.
-        READABLE = 1, is_readable;
+        READABLE = 1, is_readable, "readable";
         /// Data can be sent, or a connect finished.
-        WRITABLE = 2, is_writable;
+        WRITABLE = 2, is_writable, "writable";
     }
 }
 
@@ -163,19 +222,19 @@ bit_set! {
     /// What a wait found: `readiness` in the WIT. Empty on timeout.
     Readiness {
         /// Readable.
-        READABLE = 1, is_readable;
+        READABLE = 1, is_readable, "readable";
         /// Writable.
-        WRITABLE = 2, is_writable;
+        WRITABLE = 2, is_writable, "writable";
         /// An error is pending (POLLERR).
-        ERROR = 4, is_error;
+        ERROR = 4, is_error, "error";
         /// The peer hung up (POLLHUP).
-        HANG_UP = 8, is_hang_up;
+        HANG_UP = 8, is_hang_up, "hang-up";
     }
 }
 
 impl Interest {
     /// Both readable and writable.
-    pub const BOTH: Interest = Interest(3);
+    pub const BOTH: Interest = Interest(Interest::READABLE.0 | Interest::WRITABLE.0);
 }
 
 /// One received datagram's metadata: what

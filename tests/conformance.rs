@@ -2,31 +2,36 @@
 //! outcome judged against the declared expectation, and no descriptor
 //! leaked by the whole suite.
 
-use witsock_conformance::{Outcome, Report, CASES};
-
-#[cfg(target_os = "linux")]
-fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
+use witsock_conformance::support::open_descriptors;
+use witsock_conformance::{Backend, Outcome, Report, CASES};
 
 #[test]
 fn conformance_suite_native() {
-    #[cfg(target_os = "linux")]
     let before = open_descriptors();
     let mut failed = Vec::new();
+    let (mut passed, mut unsupported) = (0usize, 0usize);
     for case in CASES {
         let report = Report::run(case);
         println!("{report}");
-        if matches!(report.outcome, Outcome::Fail(_)) {
-            failed.push(report.to_string());
+        match report.outcome {
+            Outcome::Pass => passed += 1,
+            Outcome::Unsupported(_) => unsupported += 1,
+            Outcome::Fail(_) => failed.push(report.to_string()),
         }
     }
+    println!(
+        "{} cases on {}: {passed} passed, {unsupported} unsupported as declared, {} failed",
+        CASES.len(),
+        Backend::current().name(),
+        failed.len()
+    );
     assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
-    #[cfg(target_os = "linux")]
-    {
-        let after = open_descriptors();
-        assert_eq!(before, after, "descriptors open before and after the suite");
-    }
+    // /proc/self/fd on Linux, /dev/fd on macOS: every socket the suite
+    // opened is closed again.
+    let after = open_descriptors();
+    assert!(
+        before.is_some() || !cfg!(target_os = "linux"),
+        "cannot list /proc/self/fd"
+    );
+    assert_eq!(before, after, "descriptors open before and after the suite");
 }

@@ -5,20 +5,29 @@
 //! A backend exports exactly these items; the portable layer in `src/`
 //! calls nothing else.
 //!
-//! - `RawAddr`: the address representation (`sockaddr_storage` natively),
-//!   `Copy`, stored inline, with `from_socket`, `as_socket`, `unix`,
-//!   `as_unix_path`, `as_abstract_name`, `is_unnamed`, `domain` and
-//!   `as_bytes`.
+//! - `RawAddr`: the address representation (`sockaddr_storage` natively,
+//!   an IP socket address on wasm32-wasip2, an IP address or a Unix name
+//!   with the `imports` feature), `Copy`, stored inline, with
+//!   `zeroed`, `from_socket`, `as_socket`, `unix`, `as_unix_path`,
+//!   `as_abstract_name`, `is_unnamed`, `domain` and `as_bytes`.
 //! - `Socket`: owns one socket and closes it on drop. Its methods
 //!   (`new`, `pair`, `set_nonblocking`, `bind`, `listen`, `try_accept`,
 //!   `start_connect`, `finish_connect`, `send`, `recv`, `send_to`,
-//!   `recv_from`, `send_vectored`, `recv_vectored`, `shutdown`,
-//!   `local_addr`, `peer_addr`, `set_option`, `option`, `wait`) return the
-//!   portable [`Error`](crate::Error) with the native code kept, and no
-//!   operation or address: the portable layer adds those.
-//! - `PollEntry` and `poll`: waiting on many sockets without allocating.
-//! - `error_code` and `errno_name`: the native error table.
+//!   `recv_from`, `send_vectored`, `recv_vectored`, `send_batch`,
+//!   `recv_batch`, `shutdown`, `local_addr`, `peer_addr`, `set_option`,
+//!   `option`, `wait`) return the portable [`Error`](crate::Error) with
+//!   the native code kept, and no operation or address: the portable
+//!   layer adds those.
+//! - `PollEntry` and `poll`: waiting on many sockets (without allocating
+//!   natively; the wasi bindings take and return lists).
+//! - `error_code` and `errno_name`: the native error table (errno values
+//!   natively, wasi:sockets `error-code` discriminants on wasm32-wasip2;
+//!   with `imports` the raw code is the host's errno, already mapped by the
+//!   host, and the guest knows no names).
 //! - `capabilities`: the backend's [`Capabilities`](crate::Capabilities).
+//! - `resolve` and `ResolvedAddrs`: name resolution (getaddrinfo(3)
+//!   natively, wasi:sockets `ip-name-lookup` on wasm32-wasip2), an
+//!   iterator of `SocketAddr` that owns what the resolver returned.
 //!
 //! Every backend:
 //! - behaves as `wit/sockets.wit` documents. Where the platform differs it
@@ -28,10 +37,15 @@
 //!   says so in `capabilities`. It never pretends: an option it cannot set
 //!   is not reported as set.
 //! - returns would-block as a value (`Ok(None)` from `try_accept`,
-//!   `ErrorCode::WouldBlock` elsewhere) and never allocates for it, nor on
-//!   the accept, send and receive paths.
+//!   `ErrorCode::WouldBlock` elsewhere) and, natively, never allocates for
+//!   it, nor on the accept, send and receive paths (the wasi bindings
+//!   return received data and datagram lists in fresh allocations).
 //! - retries EINTR (or its equivalent) itself.
-//! - creates sockets close-on-exec and never lets a send raise SIGPIPE.
+//! - creates sockets close-on-exec and never lets a send raise SIGPIPE
+//!   (natively; wasi:sockets has neither exec nor signals).
+//! - implements blocking mode, natively in the kernel, on wasm32-wasip2
+//!   by waiting on the socket's pollables (every wasi:sockets call is
+//!   non-blocking).
 //! - hands accepted sockets back non-blocking, whatever the listener's
 //!   mode.
 //! - validates nothing that [`SocketOption::validate`](crate::SocketOption::validate)
@@ -41,8 +55,24 @@ cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))] {
         mod unix;
         pub(crate) use self::unix::*;
+        pub(crate) use self::unix::resolve::{resolve, ResolvedAddrs};
         pub use self::unix::{errno_name, error_code};
+    } else if #[cfg(all(target_os = "wasi", feature = "imports"))] {
+        // The `imports` feature: the witsock WIT, served by the host.
+        mod imports;
+        pub(crate) use self::imports::*;
+        pub use self::imports::{errno_name, error_code};
+    } else if #[cfg(all(target_os = "wasi", target_env = "p2"))] {
+        mod wasi;
+        pub(crate) use self::wasi::*;
+        pub use self::wasi::{errno_name, error_code};
     } else {
-        compile_error!("witsock supports Linux and macOS natively (wasm32-wasip2 is on its way)");
+        compile_error!("witsock supports Linux and macOS natively, and wasm32-wasip2");
     }
 }
+
+// The wasi error table depends on nothing wasi-specific: test it natively
+// too.
+#[cfg(all(test, not(target_os = "wasi")))]
+#[path = "wasi/error_table.rs"]
+mod wasi_error_table;

@@ -135,9 +135,9 @@ impl RawAddr {
 
     /// A Unix address: a path, or (Linux) an abstract name when `abstract_`.
     pub(crate) fn unix(bytes: &[u8], abstract_: bool) -> Result<RawAddr> {
-        if !abstract_ && (bytes.is_empty() || bytes.contains(&0)) {
-            // An empty path would be an unnamed address and an inner NUL
-            // would silently cut the path.
+        if bytes.is_empty() || (!abstract_ && bytes.contains(&0)) {
+            // An empty path or abstract name would read back as an unnamed
+            // address, and an inner NUL would silently cut a path.
             return Err(Error::new(ErrorCode::InvalidArgument));
         }
         if abstract_ && !cfg!(any(target_os = "linux", target_os = "android")) {
@@ -180,7 +180,10 @@ impl RawAddr {
         let sun = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_un) };
         // SAFETY: c_char and u8 have one layout; `used` is within sun_path.
         let path = unsafe { core::slice::from_raw_parts(sun.sun_path.as_ptr().cast::<u8>(), used) };
-        if path.first() == Some(&0) && path.len() > 1 {
+        // Only Linux has abstract names. macOS reports an unnamed socket as
+        // a zero-filled 16-byte `sockaddr`, which is not one.
+        let abstract_names = cfg!(any(target_os = "linux", target_os = "android"));
+        if abstract_names && path.first() == Some(&0) && path.len() > 1 {
             return Some(path);
         }
         // A path: stop at the first NUL (the kernel may or may not count it).

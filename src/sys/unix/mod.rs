@@ -15,8 +15,10 @@ use crate::{
 };
 
 mod addr;
+mod batch;
 mod errno;
 mod options;
+pub(crate) mod resolve;
 
 pub(crate) use self::addr::RawAddr;
 pub use self::errno::{errno_name, error_code};
@@ -255,7 +257,10 @@ impl Socket {
             return Err(e);
         }
         match self.getname(libc::getpeername) {
-            Ok(_) => Ok(true),
+            Ok(peer) => {
+                self.settle_connect(&peer);
+                Ok(true)
+            }
             Err(e) if e.code() == ErrorCode::NotConnected => {
                 // Either still connecting (not yet writable) or never
                 // started.
@@ -270,6 +275,57 @@ impl Socket {
         }
     }
 
+    /// Linux leaves a socket whose non-blocking connect completed in its
+    /// "connecting" state until connect(2) is called again, and that call
+    /// then succeeds whatever the address; calling it once now (it returns
+    /// 0) makes a later start-connect fail with `already-connected`, as the
+    /// WIT says. Other kernels already answer EISCONN.
+    #[cold]
+    fn settle_connect(&self, peer: &RawAddr) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let (ptr, len) = peer.as_ptr();
+            // SAFETY: ptr/len describe a live sockaddr of `len` bytes; the
+            // result is deliberately ignored (the connect is done).
+            let _ = unsafe { libc::connect(self.raw(), ptr, len) };
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = peer;
+    }
+
+    /// The error of a failed send. Linux answers EPIPE for a send on a TCP
+    /// socket that never connected (fresh, bound or listening), where the
+    /// WIT says `not-connected`; SO_PEERNAME (unlike getpeername(2)) still
+    /// finds the peer of a connection that has since closed, so only a
+    /// socket that never had a peer becomes `not-connected`.
+    #[cold]
+    fn send_error(&self, send_errno: i32) -> Error {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if send_errno == libc::EPIPE {
+            /// SO_PEERNAME, 28 on every Linux architecture (not in libc).
+            const SO_PEERNAME: libc::c_int = 28;
+            // Any length up to the peer address's will do: only ENOTCONN
+            // (no peer at all) matters.
+            let mut addr = RawAddr::zeroed();
+            let (ptr, _) = addr.as_mut_ptr();
+            let mut len = mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+            // SAFETY: ptr points at a sockaddr_storage, larger than `len`.
+            let r = unsafe {
+                libc::getsockopt(
+                    self.raw(),
+                    libc::SOL_SOCKET,
+                    SO_PEERNAME,
+                    ptr.cast(),
+                    &mut len,
+                )
+            };
+            if r == -1 && errno() == libc::ENOTCONN {
+                return Error::with_raw(ErrorCode::NotConnected, send_errno);
+            }
+        }
+        Error::from_raw_os_error(send_errno)
+    }
+
     pub(crate) fn so_error(&self) -> Result<Option<Error>> {
         let raw: libc::c_int = options::getsockopt(self.raw(), libc::SOL_SOCKET, libc::SO_ERROR)?;
         Ok((raw != 0).then(|| Error::from_raw_os_error(raw)))
@@ -281,7 +337,7 @@ impl Socket {
         // SAFETY: buf is a live slice of buf.len() bytes.
         cvt_retry(|| unsafe { libc::send(self.raw(), buf.as_ptr().cast(), buf.len(), flags) })
             .map(|n| n as usize)
-            .map_err(Error::from_raw_os_error)
+            .map_err(|e| self.send_error(e))
     }
 
     #[inline]
@@ -335,7 +391,7 @@ impl Socket {
         // only reads the buffers.
         cvt_retry(|| unsafe { libc::sendmsg(self.raw(), &msg, flags) })
             .map(|n| n as usize)
-            .map_err(Error::from_raw_os_error)
+            .map_err(|e| self.send_error(e))
     }
 
     #[inline]

@@ -1,0 +1,415 @@
+//! The conformance matrix: the shared cases run natively in this process
+//! and inside the guest suite component, side by side, then each backend's
+//! capabilities.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use witsock::OptionName;
+use witsock_conformance::{Backend, Outcome, Report, CASES};
+use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
+
+use crate::{Guest, GuestStatus, HostError, Policy, RunOptions, Stdio};
+
+/// The longest reason or message shown in a matrix cell; longer ones are
+/// cut there and printed whole below the matrix.
+const CELL_WIDTH: usize = 60;
+
+/// One backend's results.
+#[derive(Clone, Debug)]
+pub struct Column {
+    /// The backend name.
+    pub backend: String,
+    /// One report per case that ran.
+    pub reports: Vec<Report>,
+    /// The backend's capabilities, if it reported them.
+    pub capabilities: Option<CapabilityReport>,
+    /// What went wrong with the run as a whole (a trap, an exit code that
+    /// disagrees with the reports, no capabilities), if anything.
+    pub problem: Option<String>,
+    /// Wall time of the run.
+    pub run_time: Duration,
+}
+
+impl Column {
+    /// Runs the cases whose name contains `filter` in this process, on the
+    /// native backend.
+    pub fn native(filter: Option<&str>) -> Column {
+        let started = Instant::now();
+        let reports = CASES
+            .iter()
+            .filter(|case| filter.is_none_or(|f| case.name.contains(f)))
+            .map(Report::run)
+            .collect();
+        Column {
+            backend: Backend::current().name().to_string(),
+            reports,
+            capabilities: Some(CapabilityReport::of(witsock::capabilities())),
+            problem: None,
+            run_time: started.elapsed(),
+        }
+    }
+
+    /// Runs the guest suite component `guest` under a loopback-only
+    /// policy, passing `filter` on, and reads its reports.
+    pub fn guest(guest: &Guest, filter: Option<&str>) -> Result<Column, HostError> {
+        let outcome = guest.run(&RunOptions {
+            args: filter.map(str::to_string).into_iter().collect(),
+            policy: Policy::loopback(),
+            stdout: Stdio::Capture,
+            stderr: Stdio::Capture,
+        })?;
+        let output = parse_guest_output(&String::from_utf8_lossy(&outcome.stdout));
+        let backend = output
+            .capabilities
+            .as_ref()
+            .map(|caps| caps.backend.clone())
+            .or_else(|| output.reports.first().map(|r| r.backend.clone()))
+            .unwrap_or_else(|| Backend::WasiP2.name().to_string());
+        let any_failed = output
+            .reports
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Fail(_)));
+        let stderr = String::from_utf8_lossy(&outcome.stderr);
+        let stderr = stderr.trim();
+        let problem = match (&outcome.status, any_failed) {
+            (GuestStatus::Exited(0), _) | (GuestStatus::Exited(1), true) => {
+                if output.capabilities.is_none() {
+                    Some("the guest reported no capabilities".to_string())
+                } else {
+                    None
+                }
+            }
+            (status, _) if stderr.is_empty() => Some(format!("the guest {status}")),
+            (status, _) => Some(format!("the guest {status}; its stderr:\n{stderr}")),
+        };
+        Ok(Column {
+            backend,
+            reports: output.reports,
+            capabilities: output.capabilities,
+            problem,
+            run_time: outcome.run_time,
+        })
+    }
+
+    fn outcome(&self, case: &str) -> Option<&Outcome> {
+        self.reports
+            .iter()
+            .find(|r| r.case == case)
+            .map(|r| &r.outcome)
+    }
+}
+
+/// The results of several backends, case by case.
+#[derive(Clone, Debug)]
+pub struct Matrix {
+    columns: Vec<Column>,
+    cases: Vec<String>,
+}
+
+/// One cell of the matrix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// Passed.
+    Pass,
+    /// Unsupported as declared, with the reason.
+    Unsupported(String),
+    /// Failed, with the message.
+    Fail(String),
+    /// The case did not run on this backend (the run stopped early, or the
+    /// case is missing there).
+    NotRun,
+}
+
+impl Cell {
+    /// A failure: FAIL or not run.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Cell::Fail(_) | Cell::NotRun)
+    }
+}
+
+impl Matrix {
+    /// The matrix of `columns`. Its rows are the cases run anywhere, in
+    /// [`CASES`] order, then any case only a guest knows.
+    pub fn new(columns: Vec<Column>) -> Matrix {
+        let mut cases: Vec<String> = CASES
+            .iter()
+            .map(|c| c.name.to_string())
+            .filter(|name| columns.iter().any(|col| col.outcome(name).is_some()))
+            .collect();
+        for column in &columns {
+            for report in &column.reports {
+                if !cases.contains(&report.case) {
+                    cases.push(report.case.clone());
+                }
+            }
+        }
+        // A filter that matched nothing anywhere still shows what ran.
+        Matrix { columns, cases }
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The case names, in row order.
+    pub fn cases(&self) -> &[String] {
+        &self.cases
+    }
+
+    /// The cell of `case` in `column`.
+    pub fn cell(&self, case: &str, column: &Column) -> Cell {
+        match column.outcome(case) {
+            Some(Outcome::Pass) => Cell::Pass,
+            Some(Outcome::Unsupported(why)) => Cell::Unsupported(why.clone()),
+            Some(Outcome::Fail(msg)) => Cell::Fail(msg.clone()),
+            None => Cell::NotRun,
+        }
+    }
+
+    /// The number of failed cells plus the runs that went wrong as a whole.
+    pub fn failures(&self) -> usize {
+        let cells = self
+            .cases
+            .iter()
+            .flat_map(|case| self.columns.iter().map(move |col| self.cell(case, col)))
+            .filter(Cell::is_failure)
+            .count();
+        let runs = self.columns.iter().filter(|c| c.problem.is_some()).count();
+        let empty = usize::from(self.cases.is_empty());
+        cells + runs + empty
+    }
+
+    /// The case matrix, any long messages in full, run problems, the
+    /// capability matrix and the run times, as text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut header = vec!["case".to_string()];
+        header.extend(self.columns.iter().map(|c| c.backend.clone()));
+        let mut rows = vec![header];
+        let mut notes = Vec::new();
+        for case in &self.cases {
+            let mut row = vec![case.clone()];
+            for column in &self.columns {
+                let (text, full) = match self.cell(case, column) {
+                    Cell::Pass => ("pass".to_string(), None),
+                    Cell::Unsupported(why) => {
+                        let (short, cut) = shorten(&why);
+                        (format!("unsupported ({short})"), cut.then_some(why))
+                    }
+                    Cell::Fail(msg) => {
+                        let (short, cut) = shorten(&msg);
+                        (format!("FAIL ({short})"), cut.then_some(msg))
+                    }
+                    Cell::NotRun => ("FAIL (not run)".to_string(), None),
+                };
+                if let Some(full) = full {
+                    notes.push(format!("{case} [{}]: {full}", column.backend));
+                }
+                row.push(text);
+            }
+            rows.push(row);
+        }
+        if self.cases.is_empty() {
+            out.push_str("no case ran\n");
+        } else {
+            table(&mut out, &rows);
+        }
+        for note in &notes {
+            let _ = writeln!(out, "  {note}");
+        }
+        for column in &self.columns {
+            if let Some(problem) = &column.problem {
+                let _ = writeln!(out, "{}: {problem}", column.backend);
+            }
+        }
+
+        out.push('\n');
+        let mut header = vec!["capability".to_string()];
+        header.extend(self.columns.iter().map(|c| c.backend.clone()));
+        let mut rows = vec![header];
+        let names = FEATURE_NAMES
+            .iter()
+            .copied()
+            .chain(OptionName::ALL.iter().map(|o| o.wit_name()));
+        for (i, name) in names.enumerate() {
+            let label = if i < FEATURE_NAMES.len() {
+                name.to_string()
+            } else {
+                format!("option {name}")
+            };
+            let mut row = vec![label];
+            for column in &self.columns {
+                let support = column
+                    .capabilities
+                    .as_ref()
+                    .and_then(|caps| caps.support(name))
+                    .unwrap_or("?");
+                row.push(support.to_string());
+            }
+            rows.push(row);
+        }
+        table(&mut out, &rows);
+
+        out.push('\n');
+        for column in &self.columns {
+            let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+            for case in &self.cases {
+                match self.cell(case, column) {
+                    Cell::Pass => passed += 1,
+                    Cell::Unsupported(_) => skipped += 1,
+                    Cell::Fail(_) | Cell::NotRun => failed += 1,
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{}: {passed} passed, {failed} failed, {skipped} unsupported; ran in {} ms",
+                column.backend,
+                column.run_time.as_millis()
+            );
+        }
+        out
+    }
+}
+
+/// The first [`CELL_WIDTH`] characters of one line of `text`, and whether
+/// anything was cut.
+fn shorten(text: &str) -> (String, bool) {
+    let first_line = text.lines().next().unwrap_or_default();
+    let short: String = first_line.chars().take(CELL_WIDTH).collect();
+    let cut = short.len() < text.len();
+    if cut {
+        (format!("{short}…"), true)
+    } else {
+        (short, false)
+    }
+}
+
+/// Writes `rows` as left-aligned columns.
+fn table(out: &mut String, rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad + 2));
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(backend: &str, outcomes: &[(&str, Outcome)]) -> Column {
+        Column {
+            backend: backend.to_string(),
+            reports: outcomes
+                .iter()
+                .map(|(case, outcome)| Report {
+                    case: case.to_string(),
+                    backend: backend.to_string(),
+                    outcome: outcome.clone(),
+                })
+                .collect(),
+            capabilities: Some(CapabilityReport::of(witsock::capabilities())),
+            problem: None,
+            run_time: Duration::from_millis(7),
+        }
+    }
+
+    #[test]
+    fn a_matrix_of_passes_and_declared_unsupported_has_no_failure() {
+        let a = CASES[0].name;
+        let matrix = Matrix::new(vec![
+            column("native-linux", &[(a, Outcome::Pass)]),
+            column(
+                "wasi-p2",
+                &[(a, Outcome::Unsupported("no such thing".into()))],
+            ),
+        ]);
+        assert_eq!(matrix.failures(), 0);
+        let text = matrix.render();
+        assert!(text.contains(a), "{text}");
+        assert!(text.contains("unsupported (no such thing)"), "{text}");
+        assert!(text.contains("option reuse-address"), "{text}");
+        assert!(!text.contains("FAIL"), "{text}");
+    }
+
+    #[test]
+    fn failed_and_missing_cells_count_as_failures() {
+        let matrix = Matrix::new(vec![
+            column(
+                "native-linux",
+                &[("one", Outcome::Pass), ("two", Outcome::Pass)],
+            ),
+            column("wasi-p2", &[("one", Outcome::Fail("boom".into()))]),
+        ]);
+        assert_eq!(matrix.cases(), ["one", "two"]);
+        assert_eq!(matrix.failures(), 2);
+        let text = matrix.render();
+        assert!(text.contains("FAIL (boom)"), "{text}");
+        assert!(text.contains("FAIL (not run)"), "{text}");
+    }
+
+    #[test]
+    fn a_run_problem_is_a_failure_and_is_shown() {
+        let mut guest = column("wasi-p2", &[("one", Outcome::Pass)]);
+        guest.problem = Some("the guest trapped: unreachable".into());
+        let matrix = Matrix::new(vec![
+            column("native-linux", &[("one", Outcome::Pass)]),
+            guest,
+        ]);
+        assert_eq!(matrix.failures(), 1);
+        assert!(matrix.render().contains("wasi-p2: the guest trapped"));
+    }
+
+    #[test]
+    fn long_messages_are_cut_in_cells_and_printed_whole_below() {
+        let long = "x".repeat(CELL_WIDTH * 2);
+        let matrix = Matrix::new(vec![column(
+            "wasi-p2",
+            &[("one", Outcome::Fail(long.clone()))],
+        )]);
+        let text = matrix.render();
+        let cell_line = text.lines().nth(1).expect("a row");
+        assert!(!cell_line.contains(&long), "{text}");
+        assert!(text.contains(&format!("one [wasi-p2]: {long}")), "{text}");
+    }
+
+    #[test]
+    fn an_empty_matrix_fails() {
+        let matrix = Matrix::new(vec![column("wasi-p2", &[])]);
+        assert_eq!(matrix.failures(), 1);
+        assert!(matrix.render().contains("no case ran"));
+    }
+
+    #[test]
+    fn missing_capabilities_show_as_unknown() {
+        let mut guest = column("wasi-p2", &[("one", Outcome::Pass)]);
+        guest.capabilities = None;
+        let text = Matrix::new(vec![guest]).render();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("peek") && l.ends_with('?')),
+            "{text}"
+        );
+    }
+}

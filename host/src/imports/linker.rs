@@ -1,0 +1,436 @@
+//! The witsock imports defined in a [`Linker`], one host function per WIT
+//! function.
+//!
+//! They are written out here rather than generated, for one reason: a
+//! payload the guest sends (`send`, `send-to`, each buffer of
+//! `send-vectored`, each datagram of `send-batch`) is read in place from
+//! the guest's memory ([`WasmList`]) and handed to the kernel from there,
+//! where generated bindings would copy it into a `Vec` first. Types come
+//! from `bindgen!`, and instantiation checks every signature against the
+//! WIT.
+
+use std::io::IoSlice;
+
+use wasmtime::component::{ComponentType, Lift, Linker, Resource, ResourceType, WasmList, WasmStr};
+use wasmtime::{AsContext, StoreContextMut};
+use witsock::{OutgoingDatagram, SockAddr, Type, MAX_BATCH};
+
+use super::bindings::witsock::sockets::types as wt;
+use super::convert::{self, refusal};
+use super::host::{checked_address, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
+use super::policy::AddressUse;
+use super::resource::SocketResource;
+
+/// The guest's `outgoing-datagram`, with its payload left in guest memory.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct OutgoingDatagramRef {
+    #[component(name = "data")]
+    data: WasmList<u8>,
+    #[component(name = "remote-address")]
+    remote_address: Option<AddressRef>,
+}
+
+/// The guest's `socket-address`, with a Unix name left in guest memory
+/// until its length is checked: the host copies no more than a name can
+/// hold.
+#[derive(ComponentType, Lift)]
+#[component(variant)]
+enum AddressRef {
+    #[component(name = "ipv4")]
+    Ipv4(wt::Ipv4SocketAddress),
+    #[component(name = "ipv6")]
+    Ipv6(wt::Ipv6SocketAddress),
+    #[component(name = "unix")]
+    Unix(WasmList<u8>),
+    #[component(name = "unix-abstract")]
+    UnixAbstract(WasmList<u8>),
+    #[component(name = "unnamed")]
+    Unnamed,
+}
+
+/// Bytes in the longest Unix name any kernel takes (Linux's `sun_path`).
+const MAX_UNIX_NAME: usize = 108;
+
+/// The longest host name `resolve` reads (DNS allows 253 bytes).
+const MAX_HOST_NAME: usize = 1024;
+
+impl AddressRef {
+    /// The address, or `invalid-argument` for a Unix name too long for
+    /// any kernel.
+    fn read(&self, store: impl AsContext) -> Result<wt::SocketAddress, wt::Error> {
+        let name = |list: &WasmList<u8>| {
+            if list.len() > MAX_UNIX_NAME {
+                return Err(refusal(wt::ErrorCode::InvalidArgument));
+            }
+            Ok(list.as_le_slice(store.as_context()).to_vec())
+        };
+        Ok(match self {
+            AddressRef::Ipv4(a) => wt::SocketAddress::Ipv4(*a),
+            AddressRef::Ipv6(a) => wt::SocketAddress::Ipv6(*a),
+            AddressRef::Unix(path) => wt::SocketAddress::Unix(name(path)?),
+            AddressRef::UnixAbstract(n) => wt::SocketAddress::UnixAbstract(name(n)?),
+            AddressRef::Unnamed => wt::SocketAddress::Unnamed,
+        })
+    }
+}
+
+type Socket = Resource<SocketResource>;
+
+const TYPES: &str = "witsock:sockets/types@0.1.0";
+const SOCKETS: &str = "witsock:sockets/sockets@0.1.0";
+
+/// Defines `witsock:sockets/types` and `witsock:sockets/sockets` in
+/// `linker`, serving them from the view `get` returns. See
+/// [`add_to_linker`](super::add_to_linker).
+pub(crate) fn add<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> WitsockCtxView<'_>,
+) -> wasmtime::Result<()> {
+    // An interface of types only: an instance with nothing in it.
+    linker.instance(TYPES)?;
+    let mut inst = linker.instance(SOCKETS)?;
+
+    inst.resource(
+        "socket",
+        ResourceType::host::<SocketResource>(),
+        move |mut store, rep| get(store.data_mut()).drop_socket(Resource::new_own(rep)),
+    )?;
+
+    inst.func_wrap(
+        "[static]socket.create",
+        move |mut store: StoreContextMut<'_, T>,
+              (family, ty, protocol, nonblocking): (
+            wt::AddressFamily,
+            wt::SocketType,
+            Option<wt::Protocol>,
+            bool,
+        )| { Ok((get(store.data_mut()).create(family, ty, protocol, nonblocking)?,)) },
+    )?;
+    inst.func_wrap(
+        "[method]socket.set-nonblocking",
+        move |mut store: StoreContextMut<'_, T>, (this, nonblocking): (Socket, bool)| {
+            Ok((get(store.data_mut()).set_nonblocking(this, nonblocking)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.bind",
+        move |mut store: StoreContextMut<'_, T>, (this, addr): (Socket, AddressRef)| {
+            let addr = match addr.read(&store) {
+                Ok(addr) => addr,
+                Err(e) => return Ok((Err(e),)),
+            };
+            Ok((get(store.data_mut()).bind(this, addr)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.listen",
+        move |mut store: StoreContextMut<'_, T>, (this, backlog): (Socket, u32)| {
+            Ok((get(store.data_mut()).listen(this, backlog)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.try-accept",
+        move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
+            Ok((get(store.data_mut()).try_accept(this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.start-connect",
+        move |mut store: StoreContextMut<'_, T>, (this, addr): (Socket, AddressRef)| {
+            let addr = match addr.read(&store) {
+                Ok(addr) => addr,
+                Err(e) => return Ok((Err(e),)),
+            };
+            Ok((get(store.data_mut()).start_connect(this, addr)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.finish-connect",
+        move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
+            Ok((get(store.data_mut()).finish_connect(this)?,))
+        },
+    )?;
+
+    inst.func_wrap(
+        "[method]socket.send",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, data, flags): (Socket, WasmList<u8>, wt::SendFlags)| {
+            let target = get(store.data_mut()).send_target(&this)?;
+            let payload = data.as_le_slice(&store);
+            let sent = target
+                .shared
+                .socket
+                .send(payload, convert::send_flags(flags));
+            Ok((sent.map(|n| n as u64).map_err(convert::error),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.send-to",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, data, addr, flags): (
+            Socket,
+            WasmList<u8>,
+            AddressRef,
+            wt::SendFlags,
+        )| {
+            let addr = match addr.read(&store) {
+                Ok(addr) => addr,
+                Err(e) => return Ok((Err(e),)),
+            };
+            let (target, addr) = match get(store.data_mut()).send_to_target(&this, &addr)? {
+                Ok(checked) => checked,
+                Err(e) => return Ok((Err(e),)),
+            };
+            let payload = data.as_le_slice(&store);
+            let sent = target
+                .shared
+                .socket
+                .send_to(payload, &addr, convert::send_flags(flags));
+            Ok((sent.map(|n| n as u64).map_err(convert::error),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.send-vectored",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, bufs, flags): (Socket, WasmList<WasmList<u8>>, wt::SendFlags)| {
+            if bufs.len() > IOV_MAX {
+                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            }
+            let target = get(store.data_mut()).send_target(&this)?;
+            // The outer list is read once (pointer and length per buffer);
+            // the buffers themselves stay where they are.
+            let lists = bufs
+                .iter(&mut store)?
+                .collect::<wasmtime::Result<Vec<_>>>()?;
+            let slices: Vec<IoSlice<'_>> = lists
+                .iter()
+                .map(|list| IoSlice::new(list.as_le_slice(&store)))
+                .collect();
+            let sent = target
+                .shared
+                .socket
+                .send_vectored(&slices, convert::send_flags(flags));
+            Ok((sent.map(|n| n as u64).map_err(convert::error),))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.send-batch",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, datagrams): (Socket, WasmList<OutgoingDatagramRef>)| {
+            let target = match get(store.data_mut()).batch_target(&this)? {
+                Ok(target) => target,
+                Err(e) => return Ok((Err(e),)),
+            };
+            let use_ = if target.ty == Type::Datagram {
+                AddressUse::Send
+            } else {
+                AddressUse::Connect
+            };
+            // Read and sent MAX_BATCH at a time, so that the host holds
+            // only one chunk's addresses whatever the batch's length.
+            let mut sent = 0usize;
+            let mut items = Vec::with_capacity(MAX_BATCH.min(datagrams.len()));
+            let mut addrs: Vec<Option<SockAddr>> = Vec::with_capacity(items.capacity());
+            let mut first_error = None;
+            let mut index = 0;
+            'chunks: while index < datagrams.len() {
+                items.clear();
+                addrs.clear();
+                let end = (index + MAX_BATCH).min(datagrams.len());
+                for i in index..end {
+                    match datagrams.get(&mut store, i) {
+                        Some(item) => items.push(item?),
+                        None => break,
+                    }
+                }
+                // Destinations are checked in order; the batch stops
+                // before the first one refused.
+                let mut refused = None;
+                for item in &items {
+                    let checked = match &item.remote_address {
+                        None => Ok(None),
+                        Some(addr) => addr
+                            .read(&store)
+                            .and_then(|addr| checked_address(&target.policy, &addr, use_))
+                            .map(Some),
+                    };
+                    match checked {
+                        Ok(addr) => addrs.push(addr),
+                        Err(e) => {
+                            refused = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let chunk: Vec<OutgoingDatagram<'_>> = items
+                    .iter()
+                    .zip(&addrs)
+                    .map(|(item, addr)| {
+                        let data = item.data.as_le_slice(&store);
+                        match addr {
+                            Some(addr) => OutgoingDatagram::new(data, addr),
+                            None => OutgoingDatagram::connected(data),
+                        }
+                    })
+                    .collect();
+                if !chunk.is_empty() {
+                    match target.shared.socket.send_batch(&chunk) {
+                        Ok(n) => {
+                            sent += n;
+                            if n < chunk.len() {
+                                break 'chunks;
+                            }
+                        }
+                        Err(e) => {
+                            first_error = Some(convert::error(e));
+                            break 'chunks;
+                        }
+                    }
+                }
+                if let Some(e) = refused {
+                    first_error = Some(e);
+                    break;
+                }
+                index = end;
+            }
+            // An error only when nothing was sent, as natively.
+            let result = match (sent, first_error) {
+                (0, Some(e)) => Err(e),
+                (sent, _) => Ok(u32::try_from(sent).unwrap_or(u32::MAX)),
+            };
+            Ok((result,))
+        },
+    )?;
+
+    inst.func_wrap(
+        "[method]socket.receive",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, max_len, flags): (Socket, u64, wt::ReceiveFlags)| {
+            Ok((get(store.data_mut()).receive(this, max_len, flags)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.receive-from",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, max_len, flags): (Socket, u64, wt::ReceiveFlags)| {
+            Ok((get(store.data_mut()).receive_from(this, max_len, flags)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.receive-vectored",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, lengths, flags): (Socket, WasmList<u64>, wt::ReceiveFlags)| {
+            if lengths.len() > IOV_MAX {
+                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            }
+            // Copied out of guest memory (the table is borrowed next): on
+            // the stack for a few buffers, so that a receive that would
+            // block allocates nothing.
+            let mut inline = [0u64; INLINE_BUFFERS];
+            let spilled;
+            let guest_lengths = lengths.as_le_slice(&store);
+            let lengths: &[u64] = match inline.get_mut(..guest_lengths.len()) {
+                Some(inline) => {
+                    inline.copy_from_slice(guest_lengths);
+                    inline
+                }
+                None => {
+                    spilled = guest_lengths.to_vec();
+                    &spilled
+                }
+            };
+            Ok((get(store.data_mut()).receive_vectored(this, lengths, flags)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.receive-batch",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, max_datagrams, max_len): (Socket, u32, u64)| {
+            Ok((get(store.data_mut()).receive_batch(this, max_datagrams, max_len)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.shutdown",
+        move |mut store: StoreContextMut<'_, T>, (this, how): (Socket, wt::ShutdownHow)| {
+            Ok((get(store.data_mut()).shutdown(this, how)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.local-address",
+        move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
+            Ok((get(store.data_mut()).local_address(this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.remote-address",
+        move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
+            Ok((get(store.data_mut()).remote_address(this)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.set-option",
+        move |mut store: StoreContextMut<'_, T>, (this, value): (Socket, wt::OptionValue)| {
+            Ok((get(store.data_mut()).set_option(this, value)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.get-option",
+        move |mut store: StoreContextMut<'_, T>, (this, name): (Socket, wt::OptionName)| {
+            Ok((get(store.data_mut()).get_option(this, name)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.wait",
+        move |mut store: StoreContextMut<'_, T>,
+              (this, interest, timeout): (Socket, wt::Interest, Option<u64>)| {
+            Ok((get(store.data_mut()).wait(this, interest, timeout)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "[method]socket.subscribe",
+        move |mut store: StoreContextMut<'_, T>, (this, interest): (Socket, wt::Interest)| {
+            Ok((get(store.data_mut()).subscribe(this, interest)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "poll",
+        move |mut store: StoreContextMut<'_, T>,
+              (entries, timeout): (WasmList<(Socket, wt::Interest)>, Option<u64>)| {
+            // More entries than the guest may hold sockets is refused before
+            // the list is read, as poll(2) refuses more than RLIMIT_NOFILE.
+            let max = get(store.data_mut()).ctx.policy().limits().max_sockets;
+            if entries.len() > max {
+                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            }
+            let entries = entries
+                .iter(&mut store)?
+                .collect::<wasmtime::Result<Vec<_>>>()?;
+            Ok((get(store.data_mut()).poll(entries, timeout)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "socket-pair",
+        move |mut store: StoreContextMut<'_, T>, (ty, nonblocking): (wt::SocketType, bool)| {
+            Ok((get(store.data_mut()).socket_pair(ty, nonblocking)?,))
+        },
+    )?;
+    inst.func_wrap(
+        "get-capabilities",
+        move |mut store: StoreContextMut<'_, T>, (): ()| {
+            Ok((get(store.data_mut()).capabilities(),))
+        },
+    )?;
+    inst.func_wrap(
+        "resolve",
+        move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
+            let name = name.to_str(&store)?;
+            if name.len() > MAX_HOST_NAME {
+                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            }
+            let name = name.into_owned();
+            Ok((get(store.data_mut()).resolve(name, port)?,))
+        },
+    )?;
+    Ok(())
+}

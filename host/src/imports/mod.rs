@@ -1,0 +1,128 @@
+//! The witsock WIT (`witsock:sockets/imports`) served to guests from the
+//! host's native backend, under a [`WitsockPolicy`].
+//!
+//! A guest built with witsock's `imports` feature imports
+//! `witsock:sockets/sockets` in place of wasi:sockets; this module is the
+//! other side. Any wasmtime embedder offers it next to `wasmtime_wasi` in a
+//! few lines: a [`WitsockCtx`] in the store's data, sharing the store's
+//! [`ResourceTable`](wasmtime::component::ResourceTable), and
+//! [`add_to_linker`].
+//!
+//! ```no_run
+//! use wasmtime::component::{Component, Linker, ResourceTable};
+//! use wasmtime::{Engine, Store};
+//! use wasmtime_wasi::p2::bindings::sync::Command;
+//! use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+//! use witsock_host::imports::{self, WitsockCtx, WitsockCtxView, WitsockPolicy};
+//!
+//! struct State {
+//!     wasi: WasiCtx,
+//!     witsock: WitsockCtx,
+//!     table: ResourceTable,
+//! }
+//!
+//! impl WasiView for State {
+//!     fn ctx(&mut self) -> WasiCtxView<'_> {
+//!         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+//!     }
+//! }
+//!
+//! # fn main() -> wasmtime::Result<()> {
+//! let engine = Engine::default();
+//! let mut linker = Linker::<State>::new(&engine);
+//! wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+//! imports::add_to_linker(&mut linker, |state| WitsockCtxView {
+//!     ctx: &mut state.witsock,
+//!     table: &mut state.table,
+//! })?;
+//!
+//! let state = State {
+//!     wasi: WasiCtx::builder().inherit_stdio().build(),
+//!     witsock: WitsockCtx::new(WitsockPolicy::loopback()),
+//!     table: ResourceTable::new(),
+//! };
+//! let mut store = Store::new(&engine, state);
+//! let component = Component::from_file(&engine, "guest.wasm")?;
+//! let command = Command::instantiate(&mut store, &component, &linker)?;
+//! let _ = command.wasi_cli_run().call_run(&mut store)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the host guarantees
+//!
+//! - Sockets live in the store's table: dropping the store (after an exit
+//!   or a trap) closes every socket the guest held.
+//! - A forged or stale handle, or one of another resource type, traps the
+//!   guest (wasmtime checks handles before the host sees them, and the
+//!   host checks again); nothing the guest passes panics the host.
+//! - Every address, path and option goes through the [`WitsockPolicy`]
+//!   before it reaches the kernel; quotas give the guest
+//!   `too-many-sockets` or `invalid-argument`.
+//! - `subscribe` returns a `wasi:io/poll` pollable backed by the socket's
+//!   readiness in the tokio reactor wasmtime-wasi runs on, so a guest can
+//!   wait on witsock sockets and wasi streams, timers or sockets in one
+//!   `poll`. wasmtime-wasi's `wasi:io/poll` must be in the linker.
+//! - Payloads the guest sends are read in place from its memory; received
+//!   data is copied once from the host's reused buffer into the returned
+//!   list (which wasmtime then writes into the guest).
+//!
+//! Calls are synchronous: a blocking socket, `wait` and `poll` block the
+//! calling thread, as wasmtime-wasi's synchronous bindings do.
+
+mod convert;
+mod host;
+mod linker;
+pub mod policy;
+mod resource;
+mod run;
+
+use wasmtime::component::Linker;
+
+pub use self::host::{WitsockCtx, WitsockCtxView};
+pub use self::policy::{AddressUse, Limits, WitsockPolicy};
+pub use self::resource::SocketResource;
+pub use self::run::{
+    conformance_column, conformance_policy, WitsockGuest, WitsockRunOptions, UNIX_SOCKET_DIR_VAR,
+};
+
+/// The bindings `bindgen!` generates for the witsock WIT: its types, with
+/// `wasi:io/poll` taken from wasmtime-wasi (so that `subscribe` returns
+/// wasmtime-wasi's pollable) and the `socket` resource as
+/// [`SocketResource`].
+#[allow(missing_docs, unused_doc_comments, clippy::all)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "witsock:sockets/imports",
+        with: {
+            "wasi:io/poll": wasmtime_wasi::p2::bindings::sync::io::poll,
+            "witsock:sockets/sockets.socket": super::SocketResource,
+        },
+        require_store_data_send: true,
+    });
+}
+
+/// Defines the witsock imports (`witsock:sockets/types` and
+/// `witsock:sockets/sockets`) in `linker`. `get` returns the guest's
+/// [`WitsockCtx`] and the store's [`ResourceTable`](wasmtime::component::ResourceTable):
+///
+/// ```ignore
+/// imports::add_to_linker(&mut linker, |state| WitsockCtxView {
+///     ctx: &mut state.witsock,
+///     table: &mut state.table,
+/// })?;
+/// ```
+///
+/// `subscribe` returns wasmtime-wasi's `wasi:io/poll` pollable, so the
+/// linker needs wasmtime-wasi too (`wasmtime_wasi::p2::add_to_linker_sync`
+/// or `_async`), sharing the same table.
+///
+/// # Errors
+/// When the linker already defines these interfaces.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> WitsockCtxView<'_>,
+) -> wasmtime::Result<()> {
+    linker::add(linker, get)
+}

@@ -1,0 +1,588 @@
+//! What a guest may do through the witsock imports. The default denies
+//! every address and path; quotas always apply.
+//!
+//! # Addresses
+//!
+//! Each use of an IP address is checked against its own allow-list of
+//! [`AddressRule`]s (`ADDRESS[/PREFIX]:PORTS`, parsed by
+//! [`crate::policy`]), before anything reaches the network:
+//!
+//! | use | list | refused how |
+//! |-----|------|-------------|
+//! | `bind` (and `listen` on an unbound socket, as the unspecified address, port 0) | bind | `access-denied` |
+//! | TCP `start-connect` | connect | `access-denied`; no SYN is sent |
+//! | TCP `try-accept` | accept (the peer) | the connection is closed unseen |
+//! | UDP `send-to`, `send-batch`, `start-connect` | send (the destination) | `access-denied`; nothing is sent |
+//! | UDP receives | receive (the sender) | the datagram is dropped unseen |
+//!
+//! # Unix sockets
+//!
+//! Unix sockets exist for the guest only when granted: a directory
+//! ([`allow_unix_dir`](WitsockPolicy::allow_unix_dir)), an abstract-name
+//! prefix ([`allow_abstract_prefix`](WitsockPolicy::allow_abstract_prefix))
+//! or socket pairs ([`allow_socket_pairs`](WitsockPolicy::allow_socket_pairs)).
+//! Otherwise creating one is `unsupported`, as `capabilities` then says.
+//!
+//! A path is confined to the granted directories: the parent of a path to
+//! bind (and the whole path to connect or send to, following a final
+//! symlink) is canonicalised, and must lie inside one of them; the kernel
+//! is then handed the canonical path, so `..` and symlinks cannot lead
+//! out. A name that exists but cannot be resolved (a dangling symlink) is
+//! refused.
+//!
+//! # Options
+//!
+//! Options that reach beyond the guest's own sockets are refused with
+//! `access-denied` unless granted:
+//! - sharing a port the guest does not hold: a bind with `reuse-port` (or
+//!   `reuse-address` on a datagram socket, which Linux lets share a UDP
+//!   port) onto a port no socket of this guest is bound to is done with
+//!   the sharing options off, so it fails with `address-in-use` where
+//!   another process holds the port
+//!   ([`allow_shared_ports`](WitsockPolicy::allow_shared_ports));
+//! - joining a multicast group, which makes the host join it on the
+//!   network ([`allow_multicast`](WitsockPolicy::allow_multicast));
+//! - a linger time, which makes the host's close(2) wait for the peer
+//!   ([`allow_linger`](WitsockPolicy::allow_linger)); an abortive close
+//!   (linger 0) is always allowed.
+//!
+//! Options outside the WIT cannot be reached at all.
+//!
+//! # Quotas
+//!
+//! [`Limits`]: sockets open at once (`too-many-sockets`, checked before a
+//! socket is created or a connection accepted), the listen backlog and the
+//! bytes the host buffers for one receive call (`invalid-argument` past
+//! either).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::policy::{AddressRule, Policy};
+
+/// Quotas for one guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Sockets open at once (created, accepted or from a pair).
+    pub max_sockets: usize,
+    /// The largest listen backlog.
+    pub max_backlog: u32,
+    /// The most bytes the host buffers for one receive call (the sum of
+    /// the lengths asked for, for vectored and batched receives).
+    pub max_bytes_per_call: usize,
+}
+
+impl Default for Limits {
+    /// 1024 sockets, a backlog of 1024, 4 MiB per call.
+    fn default() -> Limits {
+        Limits {
+            max_sockets: 1024,
+            max_backlog: 1024,
+            max_bytes_per_call: 4 << 20,
+        }
+    }
+}
+
+/// What a guest may do through the witsock imports (see the
+/// [module docs](crate::imports::policy)). The default denies every
+/// address.
+#[derive(Clone, Debug, Default)]
+pub struct WitsockPolicy {
+    bind: Vec<AddressRule>,
+    connect: Vec<AddressRule>,
+    accept: Vec<AddressRule>,
+    send: Vec<AddressRule>,
+    receive: Vec<AddressRule>,
+    unix_dirs: Vec<PathBuf>,
+    abstract_prefixes: Vec<Vec<u8>>,
+    socket_pairs: bool,
+    name_lookup: bool,
+    multicast: bool,
+    shared_ports: bool,
+    max_linger: Duration,
+    limits: Limits,
+}
+
+/// What an address is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressUse {
+    /// Binding a socket.
+    Bind,
+    /// Connecting a stream socket.
+    Connect,
+    /// A peer connecting to a listener.
+    Accept,
+    /// Sending datagrams to it (also connecting a datagram socket).
+    Send,
+    /// Receiving datagrams from it.
+    Receive,
+}
+
+/// Why a Unix path is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathRefusal {
+    /// Outside every granted directory, or not resolvable.
+    Denied,
+    /// Inside a granted directory, in a directory that does not exist (the
+    /// kernel's ENOENT).
+    Missing,
+    /// Not a path that names a socket (`/`, `..`, a trailing `/`).
+    Invalid,
+}
+
+impl WitsockPolicy {
+    /// Everything refused: no address, no Unix socket, no name lookup;
+    /// default [`Limits`].
+    pub fn deny_all() -> WitsockPolicy {
+        WitsockPolicy::default()
+    }
+
+    /// Loopback only, every port, for every use: 127.0.0.0/8 and `[::1]`.
+    pub fn loopback() -> WitsockPolicy {
+        let rules = [
+            AddressRule::new(Ipv4Addr::LOCALHOST.into(), 8, 0, u16::MAX),
+            AddressRule::new(Ipv6Addr::LOCALHOST.into(), 128, 0, u16::MAX),
+        ];
+        let mut policy = WitsockPolicy::deny_all();
+        for rule in rules.into_iter().flatten() {
+            policy = policy.allow_bind(rule).allow_peer(rule);
+        }
+        policy
+    }
+
+    /// The same rights as a wasi:sockets [`Policy`]: its bind rules for
+    /// binding, its connect rules for connecting and for sending and
+    /// receiving datagrams, any peer for accepting (wasmtime-wasi checks
+    /// the listen, not the peers), its name lookup.
+    pub fn from_wasi_policy(policy: &Policy) -> WitsockPolicy {
+        let mut out = WitsockPolicy::deny_all().allow_name_lookup(policy.allows_ip_name_lookup());
+        for &rule in policy.bind_rules() {
+            out = out.allow_bind(rule);
+        }
+        for &rule in policy.connect_rules() {
+            out = out.allow_connect(rule).allow_udp_peer(rule);
+        }
+        if policy.allows_sockets() {
+            for rule in [
+                AddressRule::new(Ipv4Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
+                AddressRule::new(Ipv6Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                out = out.allow_accept(rule);
+            }
+        }
+        out
+    }
+
+    /// Also allows binding to the addresses of `rule`.
+    pub fn allow_bind(mut self, rule: AddressRule) -> WitsockPolicy {
+        self.bind.push(rule);
+        self
+    }
+
+    /// Also allows connecting stream sockets to the addresses of `rule`.
+    pub fn allow_connect(mut self, rule: AddressRule) -> WitsockPolicy {
+        self.connect.push(rule);
+        self
+    }
+
+    /// Also allows accepting connections from peers in `rule`.
+    pub fn allow_accept(mut self, rule: AddressRule) -> WitsockPolicy {
+        self.accept.push(rule);
+        self
+    }
+
+    /// Also allows sending datagrams to the addresses of `rule`.
+    pub fn allow_udp_send(mut self, rule: AddressRule) -> WitsockPolicy {
+        self.send.push(rule);
+        self
+    }
+
+    /// Also allows receiving datagrams from the addresses of `rule`.
+    pub fn allow_udp_receive(mut self, rule: AddressRule) -> WitsockPolicy {
+        self.receive.push(rule);
+        self
+    }
+
+    /// Sending datagrams to, and receiving them from, `rule`.
+    pub fn allow_udp_peer(self, rule: AddressRule) -> WitsockPolicy {
+        self.allow_udp_send(rule).allow_udp_receive(rule)
+    }
+
+    /// Every use but binding: connecting, accepting, sending and receiving
+    /// datagrams.
+    pub fn allow_peer(self, rule: AddressRule) -> WitsockPolicy {
+        self.allow_connect(rule)
+            .allow_accept(rule)
+            .allow_udp_peer(rule)
+    }
+
+    /// Grants Unix socket paths inside `dir` (canonicalised now: it must
+    /// exist). Turns Unix sockets on.
+    ///
+    /// # Errors
+    /// The error of canonicalising `dir`.
+    pub fn allow_unix_dir(mut self, dir: impl AsRef<Path>) -> std::io::Result<WitsockPolicy> {
+        let dir = std::fs::canonicalize(dir)?;
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        self.unix_dirs.push(dir);
+        Ok(self)
+    }
+
+    /// Grants Linux abstract Unix names that start with `prefix` (the
+    /// empty prefix grants every name, and the unnamed bind that picks
+    /// one). Turns Unix sockets on.
+    pub fn allow_abstract_prefix(mut self, prefix: impl Into<Vec<u8>>) -> WitsockPolicy {
+        self.abstract_prefixes.push(prefix.into());
+        self
+    }
+
+    /// Allows or denies `socket-pair` (connected pairs touch no name).
+    /// Turns Unix sockets on when allowed.
+    pub fn allow_socket_pairs(mut self, allow: bool) -> WitsockPolicy {
+        self.socket_pairs = allow;
+        self
+    }
+
+    /// Allows or denies `resolve`.
+    pub fn allow_name_lookup(mut self, allow: bool) -> WitsockPolicy {
+        self.name_lookup = allow;
+        self
+    }
+
+    /// Allows or denies joining multicast groups.
+    pub fn allow_multicast(mut self, allow: bool) -> WitsockPolicy {
+        self.multicast = allow;
+        self
+    }
+
+    /// Allows or denies sharing ports the guest does not hold through
+    /// `reuse-port` (and `reuse-address` on datagram sockets).
+    pub fn allow_shared_ports(mut self, allow: bool) -> WitsockPolicy {
+        self.shared_ports = allow;
+        self
+    }
+
+    /// Allows linger times up to `max` (zero, the default, allows only an
+    /// abortive close).
+    pub fn allow_linger(mut self, max: Duration) -> WitsockPolicy {
+        self.max_linger = max;
+        self
+    }
+
+    /// Sets the quotas.
+    pub fn with_limits(mut self, limits: Limits) -> WitsockPolicy {
+        self.limits = limits;
+        self
+    }
+
+    /// The quotas.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the guest has Unix sockets at all.
+    pub fn allows_unix_sockets(&self) -> bool {
+        self.socket_pairs || !self.unix_dirs.is_empty() || !self.abstract_prefixes.is_empty()
+    }
+
+    /// Whether `socket-pair` is allowed.
+    pub fn allows_socket_pairs(&self) -> bool {
+        self.socket_pairs
+    }
+
+    /// Whether `resolve` is allowed.
+    pub fn allows_name_lookup(&self) -> bool {
+        self.name_lookup
+    }
+
+    /// Whether joining multicast groups is allowed.
+    pub fn allows_multicast(&self) -> bool {
+        self.multicast
+    }
+
+    /// Whether sharing ports the guest does not hold is allowed.
+    pub fn allows_shared_ports(&self) -> bool {
+        self.shared_ports
+    }
+
+    /// The longest linger time allowed.
+    pub fn max_linger(&self) -> Duration {
+        self.max_linger
+    }
+
+    /// Whether `addr` may be used for `use_`.
+    pub fn permits(&self, addr: SocketAddr, use_: AddressUse) -> bool {
+        let rules = match use_ {
+            AddressUse::Bind => &self.bind,
+            AddressUse::Connect => &self.connect,
+            AddressUse::Accept => &self.accept,
+            AddressUse::Send => &self.send,
+            AddressUse::Receive => &self.receive,
+        };
+        rules.iter().any(|rule| rule.matches(addr))
+    }
+
+    /// Whether every sender of the family of `addr` is allowed, so that
+    /// receives need not look at senders.
+    pub(crate) fn receives_from_anyone(&self, ipv4: bool) -> bool {
+        let any = if ipv4 {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
+        let everything = AddressRule::new(any, 0, 0, u16::MAX);
+        // A rule covering the whole family and every port: any rule equal
+        // to 0.0.0.0/0:* (or [::]/0:*) once canonical.
+        self.receive.iter().any(|rule| Some(*rule) == everything)
+    }
+
+    /// Whether the abstract name `name` is granted.
+    pub(crate) fn permits_abstract(&self, name: &[u8]) -> bool {
+        self.abstract_prefixes
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    }
+
+    /// The canonical path to bind for `path`: its parent resolved, inside
+    /// a granted directory, joined with the final name.
+    pub(crate) fn confine_new_path(&self, path: &Path) -> Result<PathBuf, PathRefusal> {
+        let name = final_name(path)?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let parent = match std::fs::canonicalize(parent) {
+            Ok(parent) => parent,
+            Err(_) => return Err(self.missing_or_denied(parent)),
+        };
+        if !self.is_granted(&parent) {
+            return Err(PathRefusal::Denied);
+        }
+        Ok(parent.join(name))
+    }
+
+    /// The canonical path to connect or send to for `path`: the whole path
+    /// resolved (a final symlink followed), inside a granted directory. A
+    /// name that does not exist yet keeps its resolved parent, so the
+    /// kernel answers as it would (nobody listens there).
+    pub(crate) fn confine_existing_path(&self, path: &Path) -> Result<PathBuf, PathRefusal> {
+        match std::fs::canonicalize(path) {
+            Ok(resolved) if self.is_granted_file(&resolved) => Ok(resolved),
+            Ok(_) => Err(PathRefusal::Denied),
+            Err(_) => {
+                let candidate = self.confine_new_path(path)?;
+                // Something is there that does not resolve (a dangling
+                // symlink): it could point anywhere later.
+                if std::fs::symlink_metadata(&candidate).is_ok() {
+                    return Err(PathRefusal::Denied);
+                }
+                Ok(candidate)
+            }
+        }
+    }
+
+    /// A directory that does not resolve: `Missing` when the nearest
+    /// ancestor that does is granted (the guest may see what is there),
+    /// `Denied` otherwise.
+    fn missing_or_denied(&self, dir: &Path) -> PathRefusal {
+        let granted = dir
+            .ancestors()
+            .skip(1)
+            .find_map(|ancestor| {
+                let ancestor = if ancestor.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    ancestor
+                };
+                std::fs::canonicalize(ancestor).ok()
+            })
+            .is_some_and(|resolved| self.is_granted(&resolved));
+        if granted {
+            PathRefusal::Missing
+        } else {
+            PathRefusal::Denied
+        }
+    }
+
+    fn is_granted(&self, dir: &Path) -> bool {
+        self.unix_dirs
+            .iter()
+            .any(|granted| dir.starts_with(granted))
+    }
+
+    fn is_granted_file(&self, file: &Path) -> bool {
+        file.parent().is_some_and(|parent| self.is_granted(parent))
+    }
+}
+
+/// The last component of a path that names a socket file.
+fn final_name(path: &Path) -> Result<&std::ffi::OsStr, PathRefusal> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // `Path` forgets a trailing `/` or `/.`; the kernel does not.
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") || bytes == b"." {
+        return Err(PathRefusal::Invalid);
+    }
+    match path.components().next_back() {
+        Some(std::path::Component::Normal(name)) => Ok(name),
+        _ => Err(PathRefusal::Invalid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str) -> AddressRule {
+        s.parse().expect("rule")
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn the_default_policy_denies_every_use() {
+        let policy = WitsockPolicy::deny_all();
+        for use_ in [
+            AddressUse::Bind,
+            AddressUse::Connect,
+            AddressUse::Accept,
+            AddressUse::Send,
+            AddressUse::Receive,
+        ] {
+            assert!(!policy.permits(addr("127.0.0.1:80"), use_), "{use_:?}");
+        }
+        assert!(!policy.allows_unix_sockets());
+        assert!(!policy.allows_name_lookup());
+        assert!(!policy.allows_multicast());
+        assert_eq!(policy.max_linger(), Duration::ZERO);
+    }
+
+    #[test]
+    fn each_list_allows_its_own_use_only() {
+        let policy = WitsockPolicy::deny_all()
+            .allow_bind(rule("127.0.0.1:8000-8100"))
+            .allow_connect(rule("10.0.0.0/8:443"));
+        assert!(policy.permits(addr("127.0.0.1:8050"), AddressUse::Bind));
+        assert!(!policy.permits(addr("127.0.0.1:8101"), AddressUse::Bind));
+        assert!(!policy.permits(addr("127.0.0.1:8050"), AddressUse::Connect));
+        assert!(policy.permits(addr("10.2.3.4:443"), AddressUse::Connect));
+        assert!(!policy.permits(addr("10.2.3.4:443"), AddressUse::Send));
+        assert!(!policy.permits(addr("10.2.3.4:443"), AddressUse::Accept));
+    }
+
+    #[test]
+    fn the_wasi_policy_maps_to_the_same_rights() {
+        let wasi = Policy::deny_all()
+            .allow_bind(rule("127.0.0.1:*"))
+            .allow_connect(rule("127.0.0.1:9000"));
+        let policy = WitsockPolicy::from_wasi_policy(&wasi);
+        assert!(policy.permits(addr("127.0.0.1:0"), AddressUse::Bind));
+        assert!(policy.permits(addr("127.0.0.1:9000"), AddressUse::Connect));
+        assert!(policy.permits(addr("127.0.0.1:9000"), AddressUse::Send));
+        assert!(policy.permits(addr("127.0.0.1:9000"), AddressUse::Receive));
+        assert!(!policy.permits(addr("127.0.0.1:9001"), AddressUse::Connect));
+        assert!(policy.permits(addr("192.0.2.1:5000"), AddressUse::Accept));
+        assert!(!WitsockPolicy::from_wasi_policy(&Policy::deny_all())
+            .permits(addr("127.0.0.1:1"), AddressUse::Accept));
+    }
+
+    #[test]
+    fn receiving_from_anyone_needs_a_rule_for_the_whole_family() {
+        let narrow = WitsockPolicy::loopback();
+        assert!(!narrow.receives_from_anyone(true));
+        let wide = narrow.allow_udp_receive(rule("0.0.0.0/0:*"));
+        assert!(wide.receives_from_anyone(true));
+        assert!(!wide.receives_from_anyone(false));
+    }
+
+    #[test]
+    fn abstract_names_need_a_granted_prefix() {
+        let policy = WitsockPolicy::deny_all().allow_abstract_prefix("app-");
+        assert!(policy.allows_unix_sockets());
+        assert!(policy.permits_abstract(b"app-1"));
+        assert!(!policy.permits_abstract(b"other"));
+        assert!(!policy.permits_abstract(b""));
+        assert!(WitsockPolicy::deny_all()
+            .allow_abstract_prefix("")
+            .permits_abstract(b""));
+    }
+
+    #[test]
+    fn paths_stay_inside_granted_directories() {
+        let root = std::env::temp_dir().join(format!("witsock-policy-{}", std::process::id()));
+        let granted = root.join("granted");
+        let outside = root.join("outside");
+        std::fs::create_dir_all(&granted).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, granted.join("escape")).unwrap();
+        std::os::unix::fs::symlink(outside.join("s.sock"), granted.join("link.sock")).unwrap();
+        std::os::unix::fs::symlink(outside.join("gone"), granted.join("dangling")).unwrap();
+        std::fs::write(outside.join("s.sock"), b"").unwrap();
+        let policy = WitsockPolicy::deny_all().allow_unix_dir(&granted).unwrap();
+        let canonical = std::fs::canonicalize(&granted).unwrap();
+
+        assert_eq!(
+            policy.confine_new_path(&granted.join("a.sock")),
+            Ok(canonical.join("a.sock"))
+        );
+        assert_eq!(
+            policy.confine_new_path(&granted.join("sub/../a.sock")),
+            Err(PathRefusal::Missing),
+            "a missing directory in a granted one"
+        );
+        assert_eq!(
+            policy.confine_new_path(&outside.join("sub/a.sock")),
+            Err(PathRefusal::Denied),
+            "a missing directory elsewhere"
+        );
+        assert_eq!(
+            policy.confine_new_path(&granted.join("../outside/a.sock")),
+            Err(PathRefusal::Denied)
+        );
+        assert_eq!(
+            policy.confine_new_path(&granted.join("escape/a.sock")),
+            Err(PathRefusal::Denied)
+        );
+        assert_eq!(
+            policy.confine_new_path(&outside.join("a.sock")),
+            Err(PathRefusal::Denied)
+        );
+        assert_eq!(
+            policy.confine_new_path(&granted.join("..")),
+            Err(PathRefusal::Invalid)
+        );
+        assert_eq!(
+            policy.confine_new_path(Path::new("/")),
+            Err(PathRefusal::Invalid)
+        );
+        assert_eq!(
+            policy.confine_new_path(&granted.join("a.sock/")),
+            Err(PathRefusal::Invalid)
+        );
+        // Connecting follows a final symlink, so it is checked too.
+        assert_eq!(
+            policy.confine_existing_path(&granted.join("link.sock")),
+            Err(PathRefusal::Denied)
+        );
+        assert_eq!(
+            policy.confine_existing_path(&granted.join("dangling")),
+            Err(PathRefusal::Denied)
+        );
+        assert_eq!(
+            policy.confine_existing_path(&granted.join("missing.sock")),
+            Ok(canonical.join("missing.sock"))
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

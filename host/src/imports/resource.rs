@@ -1,0 +1,167 @@
+//! The `socket` resource as the host keeps it in the store's
+//! [`ResourceTable`](wasmtime::component::ResourceTable), and the pollable
+//! `subscribe` hands out.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use wasmtime_wasi::async_trait;
+use wasmtime_wasi::p2::Pollable;
+use witsock::{Domain, Interest, Type};
+
+/// A guest's socket: the host socket and what the policy needs to know
+/// about it.
+pub struct SocketResource {
+    pub(crate) shared: Arc<SharedSocket>,
+    pub(crate) domain: Domain,
+    pub(crate) ty: Type,
+    /// The port this socket holds in the guest's port table, released when
+    /// it is dropped.
+    pub(crate) claimed_port: Option<PortKey>,
+    /// A sharing option (`reuse-port`, or `reuse-address` on a datagram
+    /// socket) was turned on: binds go through the port check.
+    pub(crate) shares_ports: bool,
+    /// The socket is known to have a local address.
+    pub(crate) bound: bool,
+}
+
+/// A port in the guest's port table: TCP and UDP ports are apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PortKey {
+    pub(crate) stream: bool,
+    pub(crate) port: u16,
+}
+
+impl SocketResource {
+    pub(crate) fn new(socket: witsock::Socket, domain: Domain, ty: Type, bound: bool) -> Self {
+        SocketResource {
+            shared: Arc::new(SharedSocket {
+                registration: OnceLock::new(),
+                socket,
+            }),
+            domain,
+            ty,
+            claimed_port: None,
+            shares_ports: false,
+            bound,
+        }
+    }
+
+    /// The host socket.
+    #[inline]
+    pub fn socket(&self) -> &witsock::Socket {
+        &self.shared.socket
+    }
+
+    /// An IP datagram socket: the one kind whose receives are filtered by
+    /// sender.
+    pub(crate) fn is_ip_datagram(&self) -> bool {
+        self.ty == Type::Datagram && self.domain != Domain::Unix
+    }
+}
+
+impl std::fmt::Debug for SocketResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketResource")
+            .field("socket", &self.shared.socket)
+            .field("domain", &self.domain)
+            .field("type", &self.ty)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host socket, shared by the table entry and its pollables.
+///
+/// The reactor registration is declared first so that it is dropped (and
+/// the descriptor deregistered) before the socket closes the descriptor,
+/// whatever order a store drops its entries in.
+pub(crate) struct SharedSocket {
+    registration: OnceLock<Option<AsyncFd<Descriptor>>>,
+    pub(crate) socket: witsock::Socket,
+}
+
+/// The socket's descriptor, lent to the reactor. It does not own the
+/// descriptor: [`SharedSocket`] keeps the socket alive longer than the
+/// registration.
+struct Descriptor(RawFd);
+
+impl AsRawFd for Descriptor {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl SharedSocket {
+    /// The socket's registration with the tokio reactor, made on first
+    /// use; `None` if the reactor refused it.
+    fn registration(&self) -> Option<&AsyncFd<Descriptor>> {
+        self.registration
+            .get_or_init(|| {
+                let fd = Descriptor(self.socket.as_raw_fd());
+                let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
+                wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+                    // SAFETY: the descriptor belongs to `self.socket`, which
+                    // is dropped after `self.registration` (field order) and
+                    // never replaced, so it stays open and the same for the
+                    // registration's whole life.
+                    unsafe { AsyncFd::register_with_interest(fd, interest) }.ok()
+                })
+            })
+            .as_ref()
+    }
+
+    /// Whether the socket is ready for `interest` now (poll(2) with no
+    /// timeout); errors count as ready, so that the guest's next call
+    /// reports them.
+    fn ready_now(&self, interest: Interest) -> bool {
+        match self.socket.wait(interest, Some(Duration::ZERO)) {
+            Ok(readiness) => !readiness.is_empty(),
+            Err(_) => true,
+        }
+    }
+}
+
+/// The resource behind a `subscribe` pollable: the socket and the interest
+/// it waits for. A child of the socket's table entry, so the socket cannot
+/// be dropped while one is alive.
+pub(crate) struct SocketReadiness {
+    pub(crate) shared: Arc<SharedSocket>,
+    pub(crate) interest: Interest,
+}
+
+#[async_trait]
+impl Pollable for SocketReadiness {
+    /// Ready when the kernel says so (level-triggered): the reactor's
+    /// edge-triggered readiness only wakes this up, and is cleared when the
+    /// kernel says the socket is not ready after all.
+    async fn ready(&mut self) {
+        let Some(registration) = self.shared.registration() else {
+            // No reactor: report ready and let the guest's call tell.
+            return;
+        };
+        let wanted = match (self.interest.is_readable(), self.interest.is_writable()) {
+            (true, false) => tokio::io::Interest::READABLE,
+            (false, true) => tokio::io::Interest::WRITABLE,
+            // Both, or neither (errors and hang-ups only).
+            _ => tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+        };
+        loop {
+            if self.shared.ready_now(self.interest) {
+                return;
+            }
+            match registration.ready(wanted).await {
+                Ok(mut guard) => {
+                    if self.shared.ready_now(self.interest) {
+                        return;
+                    }
+                    // Only clears what this guard saw: an event since then
+                    // wakes the next round at once.
+                    guard.clear_ready();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! # witsock-host
+//!
+//! Runs `wasm32-wasip2` components (witsock guests among them) under
+//! wasmtime with a network [`Policy`], and builds the conformance matrix
+//! that compares witsock's backends.
+//!
+//! ```no_run
+//! use witsock_host::{Guest, Policy, RunOptions, Stdio};
+//!
+//! # fn main() -> Result<(), witsock_host::HostError> {
+//! let guest = Guest::load("witsock-guest-tests.wasm")?;
+//! let outcome = guest.run(&RunOptions {
+//!     policy: Policy::loopback(),
+//!     stdout: Stdio::Capture,
+//!     ..RunOptions::default()
+//! })?;
+//! println!("{:?}: {}", outcome.status, String::from_utf8_lossy(&outcome.stdout));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every guest run gets its own store: when the run ends, however it ends
+//! (an exit, a trap), the store is dropped and every socket, stream and
+//! descriptor the guest held on the host is closed.
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub mod conformance;
+pub mod imports;
+pub mod layout;
+pub mod policy;
+
+pub use imports::{WitsockCtx, WitsockCtxView, WitsockGuest, WitsockPolicy};
+pub use policy::{AddressRule, Policy, RuleError};
+
+/// The most a captured stdout or stderr keeps; a guest writing more gets a
+/// write error.
+pub const CAPTURE_LIMIT: usize = 16 << 20;
+
+/// A compiled component, ready to run any number of times.
+pub struct Guest {
+    path: PathBuf,
+    engine: Engine,
+    component: Component,
+    compile_time: Duration,
+}
+
+/// Where a guest's stdout or stderr goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stdio {
+    /// The host's own stream.
+    #[default]
+    Inherit,
+    /// A buffer, returned in [`RunOutcome`].
+    Capture,
+    /// Nowhere.
+    Discard,
+}
+
+/// How to run a guest.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The guest's arguments, after its program name.
+    pub args: Vec<String>,
+    /// What it may do on the network.
+    pub policy: Policy,
+    /// Where its stdout goes.
+    pub stdout: Stdio,
+    /// Where its stderr goes.
+    pub stderr: Stdio,
+}
+
+/// How a guest run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuestStatus {
+    /// The guest returned or exited with this code (`wasi:cli/run`
+    /// returning `err` is 1).
+    Exited(i32),
+    /// The guest trapped (or a host call failed fatally); the message says
+    /// why.
+    Trapped(String),
+}
+
+impl GuestStatus {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        *self == GuestStatus::Exited(0)
+    }
+}
+
+impl fmt::Display for GuestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GuestStatus::Exited(code) => write!(f, "exited with code {code}"),
+            GuestStatus::Trapped(why) => write!(f, "trapped: {why}"),
+        }
+    }
+}
+
+/// What a guest run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// How it ended.
+    pub status: GuestStatus,
+    /// Its stdout, when captured (empty otherwise).
+    pub stdout: Vec<u8>,
+    /// Its stderr, when captured (empty otherwise).
+    pub stderr: Vec<u8>,
+    /// Wall time from instantiation to the end of `wasi:cli/run`.
+    pub run_time: Duration,
+}
+
+/// Why the host could not run a guest. A guest that runs and traps is not
+/// an error: see [`GuestStatus::Trapped`].
+#[derive(Debug)]
+pub enum HostError {
+    /// The file cannot be read or is not a valid component.
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The component cannot be instantiated here: it imports something the
+    /// host does not provide, or is not a `wasi:cli/command`.
+    Instantiate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Load { path, reason } => {
+                write!(f, "cannot load {}: {reason}", path.display())
+            }
+            HostError::Instantiate { path, reason } => {
+                write!(f, "cannot instantiate {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// The store's data: the WASI context and the guest's resources.
+struct GuestState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl Guest {
+    /// Reads and compiles the component at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Guest, HostError> {
+        let path = path.as_ref().to_path_buf();
+        let load_error = |reason: String| HostError::Load {
+            path: path.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| load_error(e.to_string()))?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(load_error("not a WebAssembly file".to_string()));
+        }
+        let engine = Engine::default();
+        let started = Instant::now();
+        let component = Component::new(&engine, &bytes).map_err(|e| {
+            if is_core_module(&bytes) {
+                load_error("a core module, not a component (build for wasm32-wasip2)".to_string())
+            } else {
+                load_error(format!("not a valid component: {e:#}"))
+            }
+        })?;
+        Ok(Guest {
+            path,
+            engine,
+            component,
+            compile_time: started.elapsed(),
+        })
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How long compiling it took.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+
+    /// Runs `wasi:cli/run` in a fresh store under `options`.
+    pub fn run(&self, options: &RunOptions) -> Result<RunOutcome, HostError> {
+        let instantiate_error = |e: wasmtime::Error| HostError::Instantiate {
+            path: self.path.clone(),
+            reason: format!("{e:#}"),
+        };
+        let mut builder = WasiCtxBuilder::new();
+        let program = self
+            .path
+            .file_name()
+            .map_or_else(|| "guest".into(), |name| name.to_string_lossy());
+        builder.arg(program).args(&options.args);
+        options.policy.apply(&mut builder);
+        let stdout = capture(&mut builder, options.stdout, Stream::Stdout);
+        let stderr = capture(&mut builder, options.stderr, Stream::Stderr);
+
+        let mut linker = Linker::<GuestState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(instantiate_error)?;
+        let mut store = Store::new(
+            &self.engine,
+            GuestState {
+                ctx: builder.build(),
+                table: ResourceTable::new(),
+            },
+        );
+
+        let started = Instant::now();
+        let command = Command::instantiate(&mut store, &self.component, &linker)
+            .map_err(instantiate_error)?;
+        let result = command.wasi_cli_run().call_run(&mut store);
+        // Dropping the store closes whatever the guest still held.
+        drop(store);
+        let run_time = started.elapsed();
+
+        let status = match result {
+            Ok(Ok(())) => GuestStatus::Exited(0),
+            Ok(Err(())) => GuestStatus::Exited(1),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => GuestStatus::Exited(exit.0),
+                None => GuestStatus::Trapped(trap_message(&e)),
+            },
+        };
+        Ok(RunOutcome {
+            status,
+            stdout: stdout.map_or_else(Vec::new, |pipe| pipe.contents().to_vec()),
+            stderr: stderr.map_or_else(Vec::new, |pipe| pipe.contents().to_vec()),
+            run_time,
+        })
+    }
+}
+
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Points one output stream where `how` says; returns the buffer when it
+/// captures.
+fn capture(builder: &mut WasiCtxBuilder, how: Stdio, stream: Stream) -> Option<MemoryOutputPipe> {
+    let pipe = match how {
+        Stdio::Inherit => {
+            match stream {
+                Stream::Stdout => builder.inherit_stdout(),
+                Stream::Stderr => builder.inherit_stderr(),
+            };
+            return None;
+        }
+        Stdio::Discard => {
+            match stream {
+                Stream::Stdout => builder.stdout(SinkOutputStream),
+                Stream::Stderr => builder.stderr(SinkOutputStream),
+            };
+            return None;
+        }
+        Stdio::Capture => MemoryOutputPipe::new(CAPTURE_LIMIT),
+    };
+    match stream {
+        Stream::Stdout => builder.stdout(pipe.clone()),
+        Stream::Stderr => builder.stderr(pipe.clone()),
+    };
+    Some(pipe)
+}
+
+/// The trap's own message (`wasm trap: wasm `unreachable` instruction
+/// executed`), without the wasm backtrace; the whole error otherwise.
+fn trap_message(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// A core module has version 1 in its header; a component has a different
+/// version and layer.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(&[1, 0, 0, 0])
+}

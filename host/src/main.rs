@@ -1,0 +1,385 @@
+//! `witsock-host`: run a wasm32-wasip2 component under a socket policy, or
+//! the conformance matrix across witsock's backends.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use witsock_conformance::Backend;
+use witsock_host::conformance::{Column, Matrix};
+use witsock_host::{imports, layout};
+use witsock_host::{AddressRule, Guest, GuestStatus, Policy, RunOptions, Stdio, WitsockGuest};
+
+const USAGE: &str = "\
+usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup] [-- ARGS...]
+       witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
+
+A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
+Without rules the guest has no network. `run` exits with the guest's code
+(134 when it traps).
+
+`conformance` runs the shared cases (those whose name contains NAME) on
+three backends: natively in this process; in the guest suite on
+wasi:sockets (--guest); and in the guest suite built with
+`--features witsock/imports`, its sockets served by this host
+(--imports-guest; its Unix sockets go to a fresh temporary directory,
+removed afterwards). The guests are by default the ones `cargo xtask
+conformance` builds next to this binary (<target>/release/witsock-host):
+  <target>/wasm32-wasip2/release/witsock-guest-tests.wasm
+  <target>/witsock-imports-guests/wasm32-wasip2/release/witsock-guest-tests.wasm
+It prints the case matrix, the capability matrix and the run times, and
+exits 1 if any cell fails.";
+
+/// Exit code for a trapped guest, as for a process killed by SIGABRT.
+const TRAP_EXIT: u8 = 134;
+/// Exit code for bad usage or a guest that cannot be loaded.
+const USAGE_EXIT: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).and_then(run),
+        Some("conformance") => parse_conformance(&args[1..]).and_then(conformance),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => Err(Failure::usage(format!("unknown command `{other}`"))),
+        None => Err(Failure::usage("no command given".to_string())),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("witsock-host: {}", failure.message);
+            if failure.show_usage {
+                eprintln!("{USAGE}");
+            }
+            ExitCode::from(failure.exit)
+        }
+    }
+}
+
+/// A reason to stop, with the exit code.
+struct Failure {
+    message: String,
+    exit: u8,
+    show_usage: bool,
+}
+
+impl Failure {
+    fn usage(message: String) -> Failure {
+        Failure {
+            message,
+            exit: USAGE_EXIT,
+            show_usage: true,
+        }
+    }
+
+    fn error(message: impl ToString) -> Failure {
+        Failure {
+            message: message.to_string(),
+            exit: USAGE_EXIT,
+            show_usage: false,
+        }
+    }
+}
+
+struct RunArgs {
+    guest: PathBuf,
+    policy: Policy,
+    guest_args: Vec<String>,
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
+    let mut guest = None;
+    let mut policy = Policy::deny_all();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--allow-bind" | "--allow-connect" => {
+                let value = iter
+                    .next()
+                    .ok_or_else(|| Failure::usage(format!("{arg} needs a RULE")))?;
+                let rule: AddressRule = value.parse().map_err(Failure::error)?;
+                policy = if arg == "--allow-bind" {
+                    policy.allow_bind(rule)
+                } else {
+                    policy.allow_connect(rule)
+                };
+            }
+            "--allow-lookup" => policy = policy.allow_ip_name_lookup(true),
+            "--" => break,
+            flag if flag.starts_with('-') => {
+                return Err(Failure::usage(format!("unknown option `{flag}`")))
+            }
+            path if guest.is_none() => guest = Some(PathBuf::from(path)),
+            extra => {
+                return Err(Failure::usage(format!(
+                    "unexpected argument `{extra}` (guest arguments go after `--`)"
+                )))
+            }
+        }
+    }
+    Ok(RunArgs {
+        guest: guest.ok_or_else(|| Failure::usage("no GUEST.wasm given".to_string()))?,
+        policy,
+        guest_args: iter.cloned().collect(),
+    })
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, Failure> {
+    let guest = Guest::load(&args.guest).map_err(Failure::error)?;
+    let outcome = guest
+        .run(&RunOptions {
+            args: args.guest_args,
+            policy: args.policy,
+            stdout: Stdio::Inherit,
+            stderr: Stdio::Inherit,
+        })
+        .map_err(Failure::error)?;
+    match outcome.status {
+        GuestStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+        GuestStatus::Trapped(why) => Err(Failure {
+            message: format!("{} trapped: {why}", args.guest.display()),
+            exit: TRAP_EXIT,
+            show_usage: false,
+        }),
+    }
+}
+
+struct ConformanceArgs {
+    guest: PathBuf,
+    imports_guest: PathBuf,
+    filter: Option<String>,
+}
+
+fn parse_conformance(args: &[String]) -> Result<ConformanceArgs, Failure> {
+    let mut guest = None;
+    let mut imports_guest = None;
+    let mut filter = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let slot = match arg.as_str() {
+            "--guest" => &mut guest,
+            "--imports-guest" => &mut imports_guest,
+            "--filter" => &mut filter,
+            other => return Err(Failure::usage(format!("unexpected argument `{other}`"))),
+        };
+        let value = iter
+            .next()
+            .ok_or_else(|| Failure::usage(format!("{arg} needs a value")))?;
+        *slot = Some(value.clone());
+    }
+    let guest = match guest {
+        Some(path) => PathBuf::from(path),
+        None => layout::wasi_guest_suite(&host_target_dir("--guest")?),
+    };
+    let imports_guest = match imports_guest {
+        Some(path) => PathBuf::from(path),
+        None => layout::imports_guest_suite(&host_target_dir("--imports-guest")?),
+    };
+    Ok(ConformanceArgs {
+        guest,
+        imports_guest,
+        filter,
+    })
+}
+
+/// The target directory this program was built in: `<target>` of the
+/// `<target>/<profile>/witsock-host` that is running. `flag` is the option
+/// that names a guest instead.
+fn host_target_dir(flag: &str) -> Result<PathBuf, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::error(format!("cannot find this program's path: {e}")))?;
+    exe.parent()
+        .and_then(|profile_dir| profile_dir.parent())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Failure::usage(format!("cannot find the guest suite: pass {flag}")))
+}
+
+fn conformance(args: ConformanceArgs) -> Result<ExitCode, Failure> {
+    let filter = args.filter.as_deref();
+    // Both guests load before anything runs, so that a missing or broken
+    // one stops the command at once.
+    let guest = Guest::load(&args.guest).map_err(Failure::error)?;
+    let loading = Instant::now();
+    let imports_guest = WitsockGuest::load(&args.imports_guest).map_err(Failure::error)?;
+    let imports_compile_time = loading.elapsed();
+    let unix_dir = ScratchDir::new().map_err(|e| {
+        Failure::error(format!(
+            "cannot create a directory for the guest's Unix sockets: {e}"
+        ))
+    })?;
+
+    let native = Column::native(filter);
+    let wasi = Column::guest(&guest, filter).map_err(Failure::error)?;
+    let mut imports = imports::conformance_column(&imports_guest, filter, unix_dir.path())
+        .map_err(Failure::error)?;
+    let expected = Backend::WitsockImports.name();
+    if imports.backend != expected && imports.problem.is_none() {
+        imports.problem = Some(format!(
+            "{} reports the {} backend, not {expected}: build it with `--features {}`",
+            imports_guest.path().display(),
+            imports.backend,
+            layout::IMPORTS_FEATURE,
+        ));
+    }
+    let cleanup = unix_dir.remove();
+
+    let compiled = [
+        (&wasi.backend, guest.path(), guest.compile_time()),
+        (&imports.backend, imports_guest.path(), imports_compile_time),
+    ]
+    .map(|(backend, path, time)| {
+        format!(
+            "{backend} guest suite {}: compiled in {} ms",
+            path.display(),
+            time.as_millis()
+        )
+    });
+    let matrix = Matrix::new(vec![native, wasi, imports]);
+    print!("{}", matrix.render());
+    for line in compiled {
+        println!("{line}");
+    }
+    cleanup.map_err(|e| {
+        Failure::error(format!(
+            "cannot remove the Unix socket directory {}: {e}",
+            unix_dir.path().display()
+        ))
+    })?;
+    let failures = matrix.failures();
+    if failures == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(Failure {
+            message: format!("conformance: {failures} failure(s)"),
+            exit: 1,
+            show_usage: false,
+        })
+    }
+}
+
+/// A fresh, private directory under the system's temporary directory,
+/// removed with everything in it by [`remove`](ScratchDir::remove) or, on
+/// any early return, on drop.
+struct ScratchDir {
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    fn new() -> std::io::Result<ScratchDir> {
+        let base = std::env::temp_dir();
+        let mut attempt = 0u32;
+        loop {
+            // Short: a Unix socket path inside it must fit in `sun_path`.
+            let path = base.join(format!("witsock-{}-{attempt}", std::process::id()));
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&path) {
+                Ok(()) => {
+                    // Created first, so that a failure below still removes it.
+                    let mut dir = ScratchDir { path };
+                    // The guest is granted the directory by this path and
+                    // opens it by the same path: no symbolic link in it.
+                    dir.path = std::fs::canonicalize(&dir.path)?;
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the directory now, reporting what went wrong (dropping it
+    /// afterwards does nothing more).
+    fn remove(&self) -> std::io::Result<()> {
+        std::fs::remove_dir_all(&self.path)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usage_names_the_default_guests() {
+        let target = Path::new("<target>");
+        for guest in [
+            layout::wasi_guest_suite(target),
+            layout::imports_guest_suite(target),
+        ] {
+            let guest = guest.display().to_string();
+            assert!(USAGE.contains(&format!("  {guest}\n")), "{guest}");
+        }
+    }
+
+    #[test]
+    fn the_default_guests_are_next_to_the_host() {
+        let args = parse_conformance(&[]).unwrap_or_else(|f| panic!("{}", f.message));
+        let exe = std::env::current_exe().expect("this test's path");
+        let target = exe.parent().and_then(Path::parent).expect("a target dir");
+        assert_eq!(args.guest, layout::wasi_guest_suite(target));
+        assert_eq!(args.imports_guest, layout::imports_guest_suite(target));
+        assert_ne!(args.guest, args.imports_guest);
+    }
+
+    #[test]
+    fn guests_and_filter_can_be_named() {
+        let args: Vec<String> = [
+            "--imports-guest",
+            "b.wasm",
+            "--filter",
+            "tcp",
+            "--guest",
+            "a.wasm",
+        ]
+        .map(String::from)
+        .to_vec();
+        let args = parse_conformance(&args).unwrap_or_else(|f| panic!("{}", f.message));
+        assert_eq!(args.guest, Path::new("a.wasm"));
+        assert_eq!(args.imports_guest, Path::new("b.wasm"));
+        assert_eq!(args.filter.as_deref(), Some("tcp"));
+        let missing = parse_conformance(&["--imports-guest".to_string()]);
+        assert!(missing.is_err_and(|f| f.exit == USAGE_EXIT && f.show_usage));
+    }
+
+    #[test]
+    fn a_scratch_dir_is_fresh_private_and_removed_with_its_contents() {
+        let first = ScratchDir::new().expect("a scratch dir");
+        let second = ScratchDir::new().expect("another scratch dir");
+        assert_ne!(first.path(), second.path());
+        assert!(first.path().is_absolute());
+        assert_eq!(std::fs::read_dir(first.path()).expect("listed").count(), 0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(first.path())
+                .expect("metadata")
+                .permissions();
+            assert_eq!(mode.mode() & 0o777, 0o700);
+        }
+        let inner = first.path().join("sub");
+        std::fs::create_dir(&inner).expect("a subdirectory");
+        std::fs::write(inner.join("file"), b"x").expect("a file");
+        let (first_path, second_path) = (first.path().to_path_buf(), second.path().to_path_buf());
+        first.remove().expect("removed");
+        assert!(!first_path.exists());
+        drop(first);
+        drop(second);
+        assert!(!second_path.exists());
+    }
+}

@@ -1,0 +1,318 @@
+//! The `witsock-host` binary on bad input and faults: one clear line on
+//! stderr, a non-zero exit, never a panic.
+
+mod common;
+mod imports_support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn host(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+        .args(args)
+        .output()
+        .expect("witsock-host runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A file under this test's scratch directory holding `bytes`.
+fn scratch_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("witsock-host-cli");
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("scratch file");
+    path
+}
+
+/// Exactly one line on stderr, starting `witsock-host: `, and no sign of a
+/// panic.
+fn assert_one_clear_line(output: &Output) -> String {
+    let text = stderr(output);
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(!text.contains("backtrace"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].starts_with("witsock-host: "), "{text}");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_missing_file_cannot_be_loaded() {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-guest.wasm");
+    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(
+        line.starts_with(&format!("witsock-host: cannot load {}: ", path.display())),
+        "{line}"
+    );
+    assert!(line.contains("No such file"), "{line}");
+}
+
+#[test]
+fn a_file_that_is_not_wasm_cannot_be_loaded() {
+    let path = scratch_file("not-wasm.wasm", b"#!/bin/sh\necho hello\n");
+    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(line.contains("cannot load"), "{line}");
+    assert!(line.ends_with("not a WebAssembly file"), "{line}");
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    // The smallest core module: the magic number and version 1.
+    let path = scratch_file("core.wasm", b"\0asm\x01\0\0\0");
+    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(line.contains("cannot load"), "{line}");
+    assert!(line.contains("a core module, not a component"), "{line}");
+}
+
+#[test]
+fn a_component_that_is_not_a_command_cannot_be_instantiated() {
+    // The empty component: valid, but it exports no `wasi:cli/run`.
+    let path = scratch_file("empty-component.wasm", b"\0asm\x0d\0\x01\0");
+    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(
+        line.starts_with(&format!(
+            "witsock-host: cannot instantiate {}: ",
+            path.display()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("wasi:cli/run"), "{line}");
+}
+
+#[test]
+fn a_truncated_component_cannot_be_loaded() {
+    let guest = std::fs::read(common::guest_path()).expect("the guest suite");
+    let path = scratch_file("truncated.wasm", &guest[..guest.len() / 2]);
+    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(line.contains("cannot load"), "{line}");
+    assert!(line.contains("not a valid component"), "{line}");
+}
+
+#[test]
+fn a_policy_that_does_not_parse_is_refused_before_loading() {
+    for (rule, reason) in [
+        ("127.0.0.1", "no port"),
+        ("localhost:80", "not an IP address"),
+        ("::1:80", "brackets"),
+        ("10.0.0.0/40:*", "prefix"),
+        ("127.0.0.1:80-70", "empty"),
+    ] {
+        for flag in ["--allow-bind", "--allow-connect"] {
+            // The guest is never loaded: a missing file is not reported.
+            let output = host(&["run", "missing.wasm", flag, rule]);
+            assert_eq!(output.status.code(), Some(2), "{flag} {rule}");
+            let line = assert_one_clear_line(&output);
+            assert!(
+                line.contains(&format!("invalid address rule `{rule}`")),
+                "{line}"
+            );
+            assert!(line.contains(reason), "{line}");
+        }
+    }
+}
+
+#[test]
+fn a_trapping_guest_is_reported_and_exits_134() {
+    let guest = common::guest_path();
+    let guest = guest.to_str().expect("utf-8 path");
+    let output = host(&[
+        "run",
+        guest,
+        "--allow-bind",
+        "127.0.0.1:*",
+        "--",
+        "--open-and-trap",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
+    let line = assert_one_clear_line(&output);
+    assert_eq!(
+        line,
+        format!(
+            "witsock-host: {guest} trapped: wasm trap: wasm `unreachable` instruction executed"
+        )
+    );
+    // The guest had its sockets open when it trapped.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("opened 5 listeners"), "{stdout}");
+}
+
+#[test]
+fn a_guest_denied_the_network_fails_without_trapping() {
+    let guest = common::guest_path();
+    let output = host(&[
+        "run",
+        guest.to_str().expect("utf-8 path"),
+        "--",
+        "--open-and-trap",
+        "1",
+    ]);
+    // No rule: the first socket is refused, so the guest exits 1 before
+    // it could trap.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("access"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_guest_exit_code_and_arguments_pass_through() {
+    let guest = common::guest_path();
+    let output = host(&[
+        "run",
+        guest.to_str().expect("utf-8 path"),
+        "--allow-bind",
+        "127.0.0.0/8:*",
+        "--allow-connect",
+        "127.0.0.0/8:*",
+        "--",
+        "tcp_v4_connect_accept_send_receive",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let reports: Vec<_> = stdout
+        .lines()
+        .filter_map(witsock_conformance::Report::from_json_line)
+        .collect();
+    assert_eq!(reports.len(), 1, "{stdout}");
+    assert_eq!(reports[0].case, "tcp_v4_connect_accept_send_receive");
+    assert_eq!(reports[0].outcome, witsock_conformance::Outcome::Pass);
+}
+
+#[test]
+fn usage_errors_exit_2_with_usage() {
+    for args in [
+        &[][..],
+        &["frobnicate"][..],
+        &["run"][..],
+        &["run", "a.wasm", "b.wasm"][..],
+        &["run", "a.wasm", "--allow-bind"][..],
+        &["run", "a.wasm", "--no-such-flag"][..],
+        &["conformance", "--guest"][..],
+        &["conformance", "--imports-guest"][..],
+        &["conformance", "extra"][..],
+    ] {
+        let output = host(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let text = stderr(&output);
+        assert!(text.starts_with("witsock-host: "), "{args:?}: {text}");
+        assert!(text.contains("usage: witsock-host run"), "{args:?}: {text}");
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn conformance_with_a_missing_guest_says_so() {
+    let output = host(&["conformance", "--guest", "nowhere/guest.wasm"]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(
+        line.starts_with("witsock-host: cannot load nowhere/guest.wasm: "),
+        "{line}"
+    );
+}
+
+#[test]
+fn conformance_prints_the_three_columns_and_the_capabilities() {
+    let guest = common::guest_path();
+    let imports_guest = imports_support::guest_suite().path();
+    let tmp = imports_support::TempDir::new("cli-conformance-tmp");
+    let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+        .args([
+            "conformance",
+            "--guest",
+            guest.to_str().expect("utf-8 path"),
+            "--imports-guest",
+            imports_guest.to_str().expect("utf-8 path"),
+            "--filter",
+            "unix_path_bind_listen_accept_connect",
+        ])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("witsock-host runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", stderr(&output));
+    let header = stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["case", "native-linux", "wasi-p2", "witsock-imports"],
+        "{stdout}"
+    );
+    let row: Vec<_> = stdout
+        .lines()
+        .find(|l| l.starts_with("unix_path_bind_listen_accept_connect "))
+        .unwrap_or_else(|| panic!("no row for the case: {stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1], "pass", "{stdout}");
+    assert_eq!(row[2], "unsupported", "{stdout}");
+    assert_eq!(row.last(), Some(&"pass"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("capability ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("option no-delay ")),
+        "{stdout}"
+    );
+    for summary in [
+        "native-linux: 1 passed, 0 failed, 0 unsupported",
+        "wasi-p2: 0 passed, 0 failed, 1 unsupported",
+        "witsock-imports: 1 passed, 0 failed, 0 unsupported",
+    ] {
+        assert!(stdout.contains(summary), "{summary}\n{stdout}");
+    }
+    // The Unix socket directory is gone.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("the temporary directory")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn conformance_fails_and_cleans_up_when_the_imports_guest_does_not_import_witsock() {
+    // The wasi:sockets guest suite in the imports column: it has no
+    // wasi:sockets access there, so its cases fail.
+    let guest = common::guest_path();
+    let guest = guest.to_str().expect("utf-8 path");
+    let tmp = imports_support::TempDir::new("cli-conformance-fail-tmp");
+    let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+        .args([
+            "conformance",
+            "--guest",
+            guest,
+            "--imports-guest",
+            guest,
+            "--filter",
+            "tcp_v4_connect_accept_send_receive",
+        ])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("witsock-host runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{}", stderr(&output));
+    assert!(
+        stdout.contains("not witsock-imports: build it with `--features witsock/imports`"),
+        "{stdout}"
+    );
+    assert!(
+        stderr(&output).starts_with("witsock-host: conformance: "),
+        "{}",
+        stderr(&output)
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("the temporary directory")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

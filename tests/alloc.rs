@@ -1,0 +1,270 @@
+//! The hot paths allocate nothing: accept, would-block, send, receive,
+//! errors, address conversions and poll. A counting global allocator wraps
+//! `System`; the count is per thread, so tests running in parallel on
+//! other threads do not disturb each other.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+
+use witsock::{
+    poll, Domain, Error, ErrorCode, Interest, PollEntry, RecvFlags, SendFlags, SockAddr, Socket,
+    Type,
+};
+
+struct CountingAllocator;
+
+thread_local! {
+    // Const-initialised and without a destructor, so reading it never
+    // allocates (no lazy registration).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: the allocator also runs while thread locals are torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the counter has no effect on the memory handed out.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: the caller's guarantees for `layout` are passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: `ptr` was allocated by `System` with `layout` (through
+        // this allocator), as the caller guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Runs `f` and returns its result with the number of allocations it made
+/// on this thread.
+fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let result = f();
+    let after = ALLOCATIONS.with(Cell::get);
+    (result, after - before)
+}
+
+fn loopback_v4() -> SockAddr {
+    SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn listener(backlog: u32) -> Socket {
+    let l = Socket::new_nonblocking(Domain::Ipv4, Type::Stream, None).unwrap();
+    l.bind(&loopback_v4()).unwrap();
+    l.listen(backlog).unwrap();
+    l
+}
+
+/// A connected TCP pair over loopback, both ends non-blocking.
+fn tcp_pair() -> (Socket, Socket) {
+    let l = listener(1);
+    let client = Socket::new(Domain::Ipv4, Type::Stream, None).unwrap();
+    client.connect(&l.local_addr().unwrap()).unwrap();
+    client.set_nonblocking(true).unwrap();
+    let (server, _) = l.accept().unwrap();
+    (client, server)
+}
+
+#[test]
+fn the_counter_counts() {
+    // Guards the other tests: a counter that saw nothing would pass them.
+    let (v, n) = count_allocations(|| vec![1u8; 16]);
+    assert_eq!(v.len(), 16);
+    assert!(n >= 1, "a Vec allocation was not counted");
+}
+
+#[test]
+fn try_accept_on_an_empty_listener_allocates_nothing() {
+    let l = listener(16);
+    let (nones, n) = count_allocations(|| {
+        let mut nones = 0u32;
+        for _ in 0..10_000 {
+            if matches!(l.try_accept(), Ok(None)) {
+                nones += 1;
+            }
+        }
+        nones
+    });
+    println!("try_accept x10000 on an empty listener: {n} allocations");
+    assert_eq!(
+        nones, 10_000,
+        "every call must report no pending connection"
+    );
+    assert_eq!(n, 0, "try_accept with nothing pending allocated {n} times");
+}
+
+#[test]
+fn accepting_100_connections_allocates_nothing() {
+    const CONNECTIONS: usize = 100;
+    let l = listener(128);
+    let addr = l.local_addr().unwrap();
+    let clients: Vec<Socket> = (0..CONNECTIONS)
+        .map(|_| {
+            let c = Socket::new(Domain::Ipv4, Type::Stream, None).unwrap();
+            c.connect(&addr).unwrap();
+            c
+        })
+        .collect();
+    let mut accepted: Vec<(Socket, SockAddr)> = Vec::with_capacity(CONNECTIONS);
+
+    let ((), n) = count_allocations(|| {
+        while accepted.len() < CONNECTIONS {
+            match l.try_accept() {
+                Ok(Some(pair)) => accepted.push(pair),
+                // Not queued yet: wait for the listener without a timeout.
+                Ok(None) => {
+                    l.wait(Interest::READABLE, None).unwrap();
+                }
+                Err(e) => panic!("accept failed: {e}"),
+            }
+        }
+    });
+    println!("accepting {CONNECTIONS} connections: {n} allocations");
+    assert_eq!(accepted.len(), CONNECTIONS);
+    assert_eq!(
+        n, 0,
+        "accepting {CONNECTIONS} connections allocated {n} times"
+    );
+    // The peers are the clients.
+    for (_, peer) in &accepted {
+        assert!(clients.iter().any(|c| c.local_addr().unwrap() == *peer));
+    }
+}
+
+#[test]
+fn send_and_recv_allocate_nothing() {
+    let (client, server) = tcp_pair();
+    let (unix_a, unix_b) = Socket::pair(Type::Stream, true).unwrap();
+    let payload = [0x5au8; 64];
+    let mut buf = [0u8; 64];
+    let (received, n) = count_allocations(|| {
+        let mut received = 0usize;
+        for (tx, rx) in [(&client, &server), (&server, &client), (&unix_a, &unix_b)] {
+            for _ in 0..1000 {
+                assert_eq!(tx.send(&payload, SendFlags::EMPTY).unwrap(), 64);
+                let mut got = 0;
+                while got < 64 {
+                    match rx.recv(&mut buf[got..], RecvFlags::EMPTY) {
+                        Ok(k) => got += k,
+                        Err(e) if e.is_would_block() => {
+                            rx.wait(Interest::READABLE, None).unwrap();
+                        }
+                        Err(e) => panic!("recv failed: {e}"),
+                    }
+                }
+                received += got;
+            }
+        }
+        received
+    });
+    println!("3000 sends and receives of 64 bytes: {n} allocations");
+    assert_eq!(received, 3 * 1000 * 64);
+    assert_eq!(buf, payload);
+    assert_eq!(n, 0, "send/recv of 64 bytes allocated {n} times");
+}
+
+#[test]
+fn errors_allocate_nothing() {
+    let (a, b) = Socket::pair(Type::Stream, true).unwrap();
+    let mut buf = [0u8; 64];
+    let (checked, n) = count_allocations(|| {
+        let mut checked = 0u32;
+        for _ in 0..1000 {
+            // A would-block from the kernel, with its errno.
+            let e = a.recv(&mut buf, RecvFlags::EMPTY).unwrap_err();
+            assert!(e.is_would_block());
+            assert_eq!(e.code(), ErrorCode::WouldBlock);
+            assert!(e.raw_os_error().is_some());
+            // Converted to io::Error and back.
+            let io = io::Error::from(e);
+            assert_eq!(io.kind(), io::ErrorKind::WouldBlock);
+            let back = Error::from(io);
+            assert_eq!(back.code(), ErrorCode::WouldBlock);
+            // Built by hand, with an operation and an address.
+            let e = Error::new(ErrorCode::TimedOut)
+                .during(witsock::Operation::Connect)
+                .at(&loopback_v4());
+            assert_eq!(io::Error::from(e).kind(), io::ErrorKind::TimedOut);
+            checked += 1;
+        }
+        checked
+    });
+    drop(b);
+    println!("1000 would-block errors created and converted: {n} allocations");
+    assert_eq!(checked, 1000);
+    assert_eq!(n, 0, "handling errors allocated {n} times");
+}
+
+#[test]
+fn address_conversions_allocate_nothing() {
+    let v4: SocketAddr = SocketAddr::from(([192, 0, 2, 1], 80));
+    let v6 = SocketAddr::V6(SocketAddrV6::new(
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+        443,
+        7,
+        3,
+    ));
+    let (ok, n) = count_allocations(|| {
+        let mut ok = 0u32;
+        for _ in 0..1000 {
+            for std_addr in [v4, v6] {
+                let addr = SockAddr::from(std_addr);
+                if SocketAddr::try_from(addr) == Ok(std_addr) && addr.as_socket() == Some(std_addr)
+                {
+                    ok += 1;
+                }
+            }
+        }
+        ok
+    });
+    println!("2000 SockAddr <-> SocketAddr round trips: {n} allocations");
+    assert_eq!(ok, 2000);
+    assert_eq!(n, 0, "address conversions allocated {n} times");
+}
+
+#[test]
+fn poll_on_three_sockets_allocates_nothing() {
+    let (a, b) = Socket::pair(Type::Stream, true).unwrap();
+    let (c, _d) = tcp_pair();
+    b.send(b"x", SendFlags::EMPTY).unwrap();
+    let (ready, n) = count_allocations(|| {
+        let mut ready = 0usize;
+        for _ in 0..1000 {
+            let mut entries = [
+                PollEntry::new(&a, Interest::READABLE),
+                PollEntry::new(&b, Interest::WRITABLE),
+                PollEntry::new(&c, Interest::READABLE),
+            ];
+            ready += poll(&mut entries, None).unwrap();
+            assert!(entries[0].readiness().is_readable());
+            assert!(entries[1].readiness().is_writable());
+            assert!(entries[2].readiness().is_empty());
+        }
+        ready
+    });
+    println!("1000 polls on 3 sockets: {n} allocations");
+    assert_eq!(ready, 2000, "two of three sockets are ready each time");
+    assert_eq!(n, 0, "poll allocated {n} times");
+}

@@ -1,0 +1,192 @@
+//! Operations in the wrong state, each with the error `wit/sockets.wit`
+//! documents for it.
+
+use witsock::{Domain, ErrorCode, RecvFlags, SendFlags, Shutdown, Socket, Type};
+
+use crate::support::{expect_error, loopback, tcp_listener, tcp_pair, tcp_socket, udp_socket};
+use crate::CaseResult;
+
+pub(crate) fn accept_on_socket_not_listening_is_invalid_state() -> CaseResult {
+    let fresh = tcp_socket(Domain::Ipv4)?;
+    expect_error(
+        fresh.try_accept(),
+        ErrorCode::InvalidState,
+        "accept on a fresh socket",
+    )?;
+    let bound = tcp_socket(Domain::Ipv4)?;
+    bound.bind(&loopback(Domain::Ipv4))?;
+    expect_error(
+        bound.try_accept(),
+        ErrorCode::InvalidState,
+        "accept on a bound socket that is not listening",
+    )?;
+    let (client, _server) = tcp_pair(Domain::Ipv4)?;
+    expect_error(
+        client.try_accept(),
+        ErrorCode::InvalidState,
+        "accept on a connected socket",
+    )
+}
+
+pub(crate) fn listen_on_udp_is_operation_not_supported() -> CaseResult {
+    let (socket, _) = udp_socket(Domain::Ipv4)?;
+    expect_error(
+        socket.listen(8),
+        ErrorCode::OperationNotSupported,
+        "listen on a UDP socket",
+    )
+}
+
+pub(crate) fn accept_on_udp_is_operation_not_supported() -> CaseResult {
+    let (socket, _) = udp_socket(Domain::Ipv4)?;
+    expect_error(
+        socket.try_accept(),
+        ErrorCode::OperationNotSupported,
+        "accept on a UDP socket",
+    )
+}
+
+pub(crate) fn listen_backlog_zero_is_invalid_argument() -> CaseResult {
+    let socket = tcp_socket(Domain::Ipv4)?;
+    socket.bind(&loopback(Domain::Ipv4))?;
+    expect_error(
+        socket.listen(0),
+        ErrorCode::InvalidArgument,
+        "listen with backlog 0",
+    )?;
+    // The rejected call changed nothing: the socket can still listen.
+    socket.listen(1)?;
+    Ok(())
+}
+
+pub(crate) fn listen_on_connected_socket_is_invalid_state() -> CaseResult {
+    let (client, _server) = tcp_pair(Domain::Ipv4)?;
+    expect_error(
+        client.listen(8),
+        ErrorCode::InvalidState,
+        "listen on a connected socket",
+    )
+}
+
+pub(crate) fn connect_twice_is_already_connected() -> CaseResult {
+    let (listener, addr) = tcp_listener(Domain::Ipv4)?;
+    let (client, _server) = tcp_pair(Domain::Ipv4)?;
+    expect_error(
+        client.start_connect(&addr),
+        ErrorCode::AlreadyConnected,
+        "connect on a connected socket",
+    )?;
+    // Nothing reached the second listener.
+    crate::ensure!(
+        listener.try_accept()?.is_none(),
+        "the second connect reached the listener"
+    );
+    Ok(())
+}
+
+pub(crate) fn finish_connect_without_connect_is_invalid_state() -> CaseResult {
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let socket = tcp_socket(domain)?;
+        expect_error(
+            socket.finish_connect(),
+            ErrorCode::InvalidState,
+            "finish-connect on a fresh socket",
+        )?;
+    }
+    let bound = tcp_socket(Domain::Ipv4)?;
+    bound.bind(&loopback(Domain::Ipv4))?;
+    expect_error(
+        bound.finish_connect(),
+        ErrorCode::InvalidState,
+        "finish-connect on a bound socket",
+    )
+}
+
+pub(crate) fn local_address_of_unbound_socket_is_invalid_state() -> CaseResult {
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        for ty in [Type::Stream, Type::Datagram] {
+            let socket = Socket::new_nonblocking(domain, ty, None)?;
+            expect_error(
+                socket.local_addr(),
+                ErrorCode::InvalidState,
+                &format!("local address of an unbound {domain:?} {ty:?} socket"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn remote_address_unconnected_is_not_connected() -> CaseResult {
+    let fresh = tcp_socket(Domain::Ipv4)?;
+    expect_error(
+        fresh.peer_addr(),
+        ErrorCode::NotConnected,
+        "remote address of a fresh TCP socket",
+    )?;
+    let (listener, _) = tcp_listener(Domain::Ipv6)?;
+    expect_error(
+        listener.peer_addr(),
+        ErrorCode::NotConnected,
+        "remote address of a listener",
+    )?;
+    let (udp, _) = udp_socket(Domain::Ipv4)?;
+    expect_error(
+        udp.peer_addr(),
+        ErrorCode::NotConnected,
+        "remote address of an unconnected UDP socket",
+    )
+}
+
+/// The WIT's answer for a send on a TCP socket that never connected is
+/// `not-connected`, whatever the kernel's errno.
+pub(crate) fn send_on_unconnected_tcp_is_not_connected() -> CaseResult {
+    let fresh = tcp_socket(Domain::Ipv4)?;
+    expect_error(
+        fresh.send(b"nobody", SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "send on a fresh TCP socket",
+    )?;
+    let mut buf = [0u8; 8];
+    expect_error(
+        fresh.recv(&mut buf, RecvFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "receive on a fresh TCP socket",
+    )?;
+    let bound = tcp_socket(Domain::Ipv4)?;
+    bound.bind(&loopback(Domain::Ipv4))?;
+    expect_error(
+        bound.send(b"nobody", SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "send on a bound TCP socket",
+    )?;
+    let (listener, _) = tcp_listener(Domain::Ipv4)?;
+    expect_error(
+        listener.send(b"nobody", SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "send on a listener",
+    )?;
+    let parts = [std::io::IoSlice::new(b"no"), std::io::IoSlice::new(b"body")];
+    expect_error(
+        fresh.send_vectored(&parts, SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "vectored send on a fresh TCP socket",
+    )
+}
+
+pub(crate) fn send_on_unconnected_udp_is_not_connected() -> CaseResult {
+    let (udp, _) = udp_socket(Domain::Ipv4)?;
+    expect_error(
+        udp.send(b"nobody", SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "send without an address on an unconnected UDP socket",
+    )
+}
+
+pub(crate) fn shutdown_unconnected_is_not_connected() -> CaseResult {
+    let fresh = tcp_socket(Domain::Ipv4)?;
+    expect_error(
+        fresh.shutdown(Shutdown::Both),
+        ErrorCode::NotConnected,
+        "shutdown of a fresh TCP socket",
+    )
+}
