@@ -32,3 +32,11 @@ macos-check:
 # The criterion benchmarks.
 bench *ARGS:
     cargo xtask bench {{ARGS}}
+
+# Interleaved A/B timings of witsock against its peers.
+bench-ab:
+    cargo xtask bench-ab
+
+# Syscalls and heap allocations per operation, counted under strace.
+syscalls:
+    cargo xtask syscalls

@@ -7,7 +7,9 @@
 //! cargo xtask build         the library, the host (release) and both guest suite components
 //! cargo xtask lint          cargo fmt --check and clippy -D warnings (native, wasm32-wasip2, the probe guest)
 //! cargo xtask macos-check   check and clippy the library for both macOS targets
-//! cargo xtask bench         the criterion benchmarks
+//! cargo xtask bench         the criterion benchmarks and their ratio table (benches/run.sh)
+//! cargo xtask bench-ab      interleaved A/B timings, witsock against its peers (benches/ab.sh)
+//! cargo xtask syscalls      syscalls and allocations per operation under strace (benches/syscalls.sh)
 //! ```
 //!
 //! Everything that links wasmtime (the `witsock-host` package) is built in
@@ -48,6 +50,8 @@ fn main() -> ExitCode {
         "lint" => lint(),
         "macos-check" => macos_check(),
         "bench" => bench(&args[1..]),
+        "bench-ab" => run("bash", &["benches/ab.sh"]),
+        "syscalls" => run("bash", &["benches/syscalls.sh"]),
         "help" | "-h" | "--help" => {
             println!("{}", HELP);
             Ok(())
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
     }
 }
 
-const HELP: &str = "usage: cargo xtask <conformance|test|build|lint|macos-check|bench>";
+const HELP: &str = "usage: cargo xtask <conformance|test|build|lint|macos-check|bench|bench-ab|syscalls>";
 
 /// Runs a command, failing with its description if it fails.
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
@@ -325,8 +329,10 @@ fn conformance() -> Result<(), String> {
     )
 }
 
+/// Every criterion benchmark, then the ratio table (`benches/run.sh`);
+/// extra arguments are criterion filters.
 fn bench(extra: &[String]) -> Result<(), String> {
-    let mut args = vec!["bench", "--package", "witsock"];
+    let mut args = vec!["benches/run.sh"];
     args.extend(extra.iter().map(String::as_str));
-    run("cargo", &args)
+    run("bash", &args)
 }
