@@ -5,14 +5,15 @@
 //!
 //! - `witsock`: `send_to` / `recv_from`, one syscall per datagram.
 //! - `witsock-batch`: `send_batch` / `recv_batch`, sendmmsg(2) and
-//!   recvmmsg(2) for the whole burst.
+//!   recvmmsg(2) for the whole burst; on send, the 64 equal datagrams go
+//!   as one UDP_SEGMENT message (generic segmentation offload).
 //! - `std`: `UdpSocket::send_to` / `recv_from`.
 //! - `raw-gso-gro`: not a peer but what the kernel can do beyond batching:
 //!   raw libc with UDP generic segmentation offload, one 4 KiB send(2)
 //!   that the kernel cuts into the 64 datagrams (UDP_SEGMENT), received
 //!   coalesced by one recvmsg(2) with the segment size in a control
-//!   message (UDP_GRO). witsock has no GSO/GRO API; this row measures what
-//!   one would gain.
+//!   message (UDP_GRO). witsock segments on send but receives one datagram
+//!   per slot (no GRO); this row measures what GRO would add.
 
 #[cfg(target_os = "linux")]
 mod common;

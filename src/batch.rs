@@ -5,7 +5,9 @@
 //! Both calls work on slices the caller owns and may keep from one call to
 //! the next: neither allocates. Natively, Linux sends and receives
 //! [`MAX_BATCH`] datagrams per sendmmsg(2)/recvmmsg(2), with the message
-//! headers on the stack; macOS loops over sendto(2)/recvmsg(2)
+//! headers on the stack, and hands runs of equal-sized UDP datagrams to
+//! one destination to the kernel as one segmentation-offload message (see
+//! [`Socket::send_batch`]); macOS loops over sendto(2)/recvmsg(2)
 //! ([`Capabilities::batched_datagrams`](crate::Capabilities::batched_datagrams)
 //! says `Emulated` there).
 //!
@@ -194,6 +196,23 @@ impl Socket {
     /// `Ok(0)` without a syscall. Like [`send_to`](Socket::send_to), a
     /// non-blocking socket with a write deadline waits for room until the
     /// deadline.
+    ///
+    /// On Linux, each run of consecutive UDP datagrams to the same
+    /// destination (the same address, or all to the connected peer) with
+    /// the same length (the last of a run may be shorter) goes to the
+    /// kernel as one message with a `UDP_SEGMENT` control message: the
+    /// kernel builds the run's datagrams in one pass through the stack
+    /// (generic segmentation offload) and the receiver still gets them one
+    /// by one, with the same contents and boundaries. A run holds at most
+    /// 64 datagrams and 65 507 bytes; empty datagrams and runs of one go
+    /// out as plain datagrams. When the kernel, the device or the route
+    /// refuses segmentation (EIO, EINVAL or ENOPROTOOPT), the datagrams are
+    /// sent again without it, and the refusal is remembered for the whole
+    /// process: segments of that size and larger (any size, unless only a
+    /// segment too large for the route's MTU was refused) are no longer
+    /// coalesced. Deciding costs one getsockopt(2) per call that has a run
+    /// (only UDP segments; other protocols would take a run for one
+    /// datagram).
     ///
     /// # Errors
     /// As [`send_to`](Socket::send_to): `would-block`, `message-size`,

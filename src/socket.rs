@@ -14,6 +14,10 @@ use crate::{
     RecvMeta, Result, SendFlags, Shutdown, SockAddr, SocketOption, Type,
 };
 
+/// The most buffers one vectored call takes on every backend (Linux's
+/// UIO_MAXIOV, macOS's IOV_MAX); more is `invalid-argument`.
+const IOV_MAX: usize = 1024;
+
 /// A socket. Dropping it closes the descriptor (close(2)).
 ///
 /// Created close-on-exec; natively sends never raise SIGPIPE
@@ -308,6 +312,9 @@ impl Socket {
     /// As [`send`](Socket::send); `invalid-argument` past IOV_MAX buffers.
     #[inline]
     pub fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
+        if bufs.len() > IOV_MAX {
+            return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Send));
+        }
         loop {
             match self.inner.send_vectored(bufs, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
@@ -316,9 +323,16 @@ impl Socket {
         }
     }
 
-    /// Receives into several buffers (recvmsg(2)).
+    /// Receives into several buffers (recvmsg(2)), up to IOV_MAX (1024)
+    /// buffers.
+    ///
+    /// # Errors
+    /// As [`recv`](Socket::recv); `invalid-argument` past IOV_MAX buffers.
     #[inline]
     pub fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>], flags: RecvFlags) -> Result<usize> {
+        if bufs.len() > IOV_MAX {
+            return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Receive));
+        }
         loop {
             match self.inner.recv_vectored(bufs, flags) {
                 Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,

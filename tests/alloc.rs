@@ -1,10 +1,7 @@
 //! The hot paths allocate nothing: accept, would-block, send, receive,
-//! errors, address conversions and poll. A counting global allocator wraps
-//! `System`; the count is per thread, so tests running in parallel on
-//! other threads do not disturb each other.
+//! errors, address conversions and poll, counted by the per-thread counting
+//! allocator in `tests/common`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 
@@ -13,58 +10,12 @@ use witsock::{
     Type,
 };
 
-struct CountingAllocator;
+mod common;
 
-thread_local! {
-    // Const-initialised and without a destructor, so reading it never
-    // allocates (no lazy registration).
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator also runs while thread locals are torn down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the counter has no effect on the memory handed out.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: the caller's guarantees for `layout` are passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: `ptr` was allocated by `System` with `layout` (through
-        // this allocator), as the caller guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use common::count_allocations;
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Runs `f` and returns its result with the number of allocations it made
-/// on this thread.
-fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCATIONS.with(Cell::get);
-    let result = f();
-    let after = ALLOCATIONS.with(Cell::get);
-    (result, after - before)
-}
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 fn loopback_v4() -> SockAddr {
     SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0)))

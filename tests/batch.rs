@@ -1,7 +1,5 @@
 //! `send_batch` / `recv_batch` on UDP over IPv4 loopback.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -10,57 +8,12 @@ use witsock::{
     RecvFlags, SendFlags, SockAddr, Socket, Support, Type, MAX_BATCH,
 };
 
-/// Counts allocations per thread, so that tests running in parallel do not
-/// disturb each other.
-struct CountingAllocator;
+mod common;
 
-thread_local! {
-    // Const-initialised and without a destructor: reading it never
-    // allocates.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator also runs while thread locals are torn down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every call is forwarded unchanged to `System`.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: the caller's guarantees for `layout` are passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: `ptr` came from `System` with `layout`, as the caller
-        // guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use common::count_allocations;
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// `f`'s result and the allocations it made on this thread.
-fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCATIONS.with(Cell::get);
-    let result = f();
-    (result, ALLOCATIONS.with(Cell::get) - before)
-}
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 fn loopback_any() -> SockAddr {
     "127.0.0.1:0".parse::<SocketAddr>().unwrap().into()
@@ -357,4 +310,180 @@ fn capability_matches_the_platform() {
         Support::Emulated
     };
     assert_eq!(capabilities().batched_datagrams, expected);
+}
+
+/// Receives `count` datagrams from `receiver` (non-blocking), each into a
+/// buffer of 64 KiB, and returns their payloads in order.
+fn receive(receiver: &Socket, count: usize) -> Vec<Vec<u8>> {
+    let mut storage = vec![0u8; 65536 * 4];
+    let mut slots: Vec<IncomingDatagram<'_>> = storage
+        .chunks_mut(65536)
+        .map(IncomingDatagram::new)
+        .collect();
+    let mut received = Vec::new();
+    while received.len() < count {
+        wait_readable(receiver);
+        let n = receiver.recv_batch(&mut slots).unwrap();
+        for slot in &slots[..n] {
+            assert!(!slot.is_truncated());
+            received.push(slot.data().to_vec());
+        }
+    }
+    // Nothing more than the datagrams sent: no run arrived coalesced.
+    let e = receiver.recv_batch(&mut slots).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::WouldBlock);
+    received
+}
+
+/// Payloads of the given lengths, each filled with bytes that name it, so
+/// that a merge, a split or a mix-up shows.
+fn payloads(lengths: &[usize]) -> Vec<Vec<u8>> {
+    lengths
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| (0..len).map(|k| (i * 7 + k / 256) as u8).collect())
+        .collect()
+}
+
+/// Sends `payloads` to `to` in one `send_batch` and checks that they
+/// arrive one by one, unchanged.
+fn round_trip(lengths: &[usize]) {
+    let (receiver, to) = udp(true);
+    let (sender, _) = udp(false);
+    let payloads = payloads(lengths);
+    let out: Vec<OutgoingDatagram<'_>> = payloads
+        .iter()
+        .map(|p| OutgoingDatagram::new(p, &to))
+        .collect();
+    assert_eq!(sender.send_batch(&out).unwrap(), payloads.len());
+    assert_eq!(receive(&receiver, payloads.len()), payloads);
+}
+
+#[test]
+fn a_run_of_equal_datagrams_arrives_as_separate_datagrams() {
+    round_trip(&[100; 10]);
+}
+
+#[test]
+fn a_shorter_last_datagram_ends_a_run() {
+    // The short one closes the first run; the next 100 starts another.
+    round_trip(&[100, 100, 100, 37, 100, 100]);
+}
+
+#[test]
+fn a_different_size_breaks_a_run() {
+    round_trip(&[100, 100, 200, 200, 200, 100, 1, 1, 300]);
+}
+
+#[test]
+fn empty_datagrams_are_not_coalesced() {
+    round_trip(&[10, 10, 0, 10, 0, 0, 10, 10]);
+}
+
+#[test]
+fn more_than_sixty_four_equal_datagrams_arrive_separately() {
+    round_trip(&[48; 100]);
+}
+
+#[test]
+fn a_run_stops_at_the_payload_limit() {
+    // 3 × 30 000 bytes exceed one UDP_SEGMENT send's 65 507: the third
+    // starts a new message.
+    round_trip(&[30_000, 30_000, 30_000, 30_000]);
+}
+
+#[test]
+fn datagrams_too_large_to_coalesce_go_out_alone() {
+    // Two of these never fit one UDP_SEGMENT send; the largest is the
+    // most a UDP datagram over IPv4 carries. (Few at a time: the default
+    // receive buffer holds about 200 KB.)
+    round_trip(&[40_000, 40_000, 5]);
+    round_trip(&[65_507, 65_507]);
+}
+
+#[test]
+fn a_different_destination_breaks_a_run() {
+    let (a, to_a) = udp(true);
+    let (b, to_b) = udp(true);
+    let (sender, _) = udp(false);
+    let payloads = payloads(&[64; 7]);
+    let targets = [&to_a, &to_a, &to_b, &to_a, &to_a, &to_b, &to_b];
+    let out: Vec<OutgoingDatagram<'_>> = payloads
+        .iter()
+        .zip(targets)
+        .map(|(p, to)| OutgoingDatagram::new(p, to))
+        .collect();
+    assert_eq!(sender.send_batch(&out).unwrap(), 7);
+    let pick = |indices: &[usize]| -> Vec<Vec<u8>> {
+        indices.iter().map(|&i| payloads[i].clone()).collect()
+    };
+    assert_eq!(receive(&a, 4), pick(&[0, 1, 3, 4]));
+    assert_eq!(receive(&b, 3), pick(&[2, 5, 6]));
+}
+
+#[test]
+fn a_connected_run_arrives_as_separate_datagrams() {
+    let (receiver, to) = udp(true);
+    let (sender, from) = udp(false);
+    sender.connect(&to).unwrap();
+    let payloads = payloads(&[80, 80, 80, 80, 20]);
+    let out: Vec<OutgoingDatagram<'_>> = payloads
+        .iter()
+        .map(|p| OutgoingDatagram::connected(p))
+        .collect();
+    assert_eq!(sender.send_batch(&out).unwrap(), 5);
+    assert_eq!(receive(&receiver, 5), payloads);
+    let mut buf = [0u8; 1];
+    sender.send_to(b"x", &to, SendFlags::EMPTY).unwrap();
+    wait_readable(&receiver);
+    assert_eq!(
+        receiver.recv_from(&mut buf, RecvFlags::EMPTY).unwrap().addr,
+        from
+    );
+}
+
+#[test]
+fn unix_datagram_runs_are_not_coalesced() {
+    // Only UDP segments; a Unix socket would take a run for one datagram.
+    let (sender, receiver) = Socket::pair(Type::Datagram, false).unwrap();
+    receiver.set_nonblocking(true).unwrap();
+    let payloads = payloads(&[32; 5]);
+    let out: Vec<OutgoingDatagram<'_>> = payloads
+        .iter()
+        .map(|p| OutgoingDatagram::connected(p))
+        .collect();
+    assert_eq!(sender.send_batch(&out).unwrap(), 5);
+    assert_eq!(receive(&receiver, 5), payloads);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_refused_segmentation_falls_back_to_plain_datagrams() {
+    use std::os::fd::AsRawFd;
+
+    // With UDP checksums off (SO_NO_CHECK), the kernel refuses every
+    // UDP_SEGMENT send with EINVAL but takes plain datagrams. The segment
+    // size is above what any other test coalesces, so the limit learnt
+    // process-wide (this size and larger) leaves them alone.
+    let (receiver, to) = udp(true);
+    let (sender, _) = udp(false);
+    let on: libc::c_int = 1;
+    // SAFETY: a live c_int of the size given, on a socket this test owns.
+    let r = unsafe {
+        libc::setsockopt(
+            sender.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NO_CHECK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+    let payloads = payloads(&[30_001, 30_001, 5]);
+    let out: Vec<OutgoingDatagram<'_>> = payloads
+        .iter()
+        .map(|p| OutgoingDatagram::new(p, &to))
+        .collect();
+    assert_eq!(sender.send_batch(&out).unwrap(), 3);
+    assert_eq!(receive(&receiver, 3), payloads);
 }

@@ -10,7 +10,7 @@
 #![deny(missing_docs)]
 
 use witsock::{Capabilities, OptionName, Support};
-use witsock_conformance::Report;
+use witsock_conformance::{json, Report};
 
 /// The backend-wide features of [`Capabilities`], by their WIT names, in
 /// the order of the `capabilities` record.
@@ -92,26 +92,18 @@ impl CapabilityReport {
     /// One flat JSON object:
     /// `{"capabilities":"wasi-p2","dual-stack":"unsupported",…,"reuse-address":"native",…}`.
     pub fn to_json_line(&self) -> String {
-        let mut line = format!(
-            "{{{}:{}",
-            json_string(CAPABILITIES_KEY),
-            json_string(&self.backend)
-        );
-        for (name, support) in self.features.iter().chain(&self.options) {
-            line.push(',');
-            line.push_str(&json_string(name));
-            line.push(':');
-            line.push_str(&json_string(support));
-        }
-        line.push('}');
-        line
+        let header = (CAPABILITIES_KEY, self.backend.as_str());
+        let entries = self.features.iter().chain(&self.options);
+        json::object(
+            std::iter::once(header).chain(entries.map(|(name, s)| (name.as_str(), s.as_str()))),
+        )
     }
 
     /// Parses a line written by [`CapabilityReport::to_json_line`]; None
     /// for any other line. Keys in [`FEATURE_NAMES`] are features, every
     /// other key an option.
     pub fn from_json_line(line: &str) -> Option<CapabilityReport> {
-        let pairs = parse_flat_object(line.trim())?;
+        let pairs = json::parse_object(line.trim())?;
         let mut pairs = pairs.into_iter();
         let (key, backend) = pairs.next()?;
         if key != CAPABILITIES_KEY {
@@ -163,69 +155,6 @@ pub fn parse_guest_output(stdout: &str) -> GuestOutput {
 /// (a skipped case is one that observed `unsupported` as declared).
 pub fn summary_line(backend: &str, passed: usize, failed: usize, skipped: usize) -> String {
     format!("{backend}: {passed} passed, {failed} failed, {skipped} skipped")
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Parses `{"k":"v",…}` with string values only; None for anything else.
-fn parse_flat_object(line: &str) -> Option<Vec<(String, String)>> {
-    let mut rest = line.strip_prefix('{')?;
-    let mut pairs = Vec::new();
-    if let Some(tail) = rest.strip_prefix('}') {
-        return tail.is_empty().then_some(pairs);
-    }
-    loop {
-        let (key, after) = parse_string(rest)?;
-        let (value, after) = parse_string(after.strip_prefix(':')?)?;
-        pairs.push((key, value));
-        if let Some(after) = after.strip_prefix(',') {
-            rest = after;
-        } else {
-            return (after == "}").then_some(pairs);
-        }
-    }
-}
-
-/// Parses one JSON string at the start of `s`; returns it and what follows.
-fn parse_string(s: &str) -> Option<(String, &str)> {
-    let body = s.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = body.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &body[i + 1..])),
-            '\\' => match chars.next()?.1 {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'r' => out.push('\r'),
-                'u' => {
-                    let mut code = 0u32;
-                    for _ in 0..4 {
-                        code = code * 16 + chars.next()?.1.to_digit(16)?;
-                    }
-                    out.push(char::from_u32(code)?);
-                }
-                c @ ('"' | '\\' | '/') => out.push(c),
-                _ => return None,
-            },
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 #[cfg(test)]

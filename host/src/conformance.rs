@@ -9,7 +9,7 @@ use witsock::OptionName;
 use witsock_conformance::{Backend, Outcome, Report, CASES};
 use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
 
-use crate::{Guest, GuestStatus, HostError, Policy, RunOptions, Stdio};
+use crate::{Guest, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio};
 
 /// The longest reason or message shown in a matrix cell; longer ones are
 /// cut there and printed whole below the matrix.
@@ -59,13 +59,20 @@ impl Column {
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
         })?;
+        Ok(Column::from_guest_run(&outcome, Backend::WasiP2))
+    }
+
+    /// The column of a guest suite's run: the reports and capabilities it
+    /// printed, and what went wrong with the run as a whole. `backend`
+    /// names the column when the guest did not say.
+    pub(crate) fn from_guest_run(outcome: &RunOutcome, backend: Backend) -> Column {
         let output = parse_guest_output(&String::from_utf8_lossy(&outcome.stdout));
         let backend = output
             .capabilities
             .as_ref()
             .map(|caps| caps.backend.clone())
             .or_else(|| output.reports.first().map(|r| r.backend.clone()))
-            .unwrap_or_else(|| Backend::WasiP2.name().to_string());
+            .unwrap_or_else(|| backend.name().to_string());
         let any_failed = output
             .reports
             .iter()
@@ -73,23 +80,20 @@ impl Column {
         let stderr = String::from_utf8_lossy(&outcome.stderr);
         let stderr = stderr.trim();
         let problem = match (&outcome.status, any_failed) {
-            (GuestStatus::Exited(0), _) | (GuestStatus::Exited(1), true) => {
-                if output.capabilities.is_none() {
-                    Some("the guest reported no capabilities".to_string())
-                } else {
-                    None
-                }
-            }
+            (GuestStatus::Exited(0), _) | (GuestStatus::Exited(1), true) => output
+                .capabilities
+                .is_none()
+                .then(|| "the guest reported no capabilities".to_string()),
             (status, _) if stderr.is_empty() => Some(format!("the guest {status}")),
             (status, _) => Some(format!("the guest {status}; its stderr:\n{stderr}")),
         };
-        Ok(Column {
+        Column {
             backend,
             reports: output.reports,
             capabilities: output.capabilities,
             problem,
             run_time: outcome.run_time,
-        })
+        }
     }
 
     fn outcome(&self, case: &str) -> Option<&Outcome> {

@@ -49,10 +49,7 @@ pub const CAPTURE_LIMIT: usize = 16 << 20;
 
 /// A compiled component, ready to run any number of times.
 pub struct Guest {
-    path: PathBuf,
-    engine: Engine,
-    component: Component,
-    compile_time: Duration,
+    compiled: Compiled,
 }
 
 /// Where a guest's stdout or stderr goes.
@@ -174,12 +171,65 @@ impl WasiView for GuestState {
 impl Guest {
     /// Reads and compiles the component at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Guest, HostError> {
-        let path = path.as_ref().to_path_buf();
+        Ok(Guest {
+            compiled: Compiled::load(path.as_ref())?,
+        })
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.compiled.path
+    }
+
+    /// How long compiling it took.
+    pub fn compile_time(&self) -> Duration {
+        self.compiled.compile_time
+    }
+
+    /// Runs `wasi:cli/run` in a fresh store under `options`.
+    pub fn run(&self, options: &RunOptions) -> Result<RunOutcome, HostError> {
+        let (mut builder, captured) =
+            self.compiled
+                .wasi_builder(&options.args, options.stdout, options.stderr);
+        options.policy.apply(&mut builder);
+        let mut linker = Linker::<GuestState>::new(&self.compiled.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| self.compiled.instantiate_error(e))?;
+        let store = Store::new(
+            &self.compiled.engine,
+            GuestState {
+                ctx: builder.build(),
+                table: ResourceTable::new(),
+            },
+        );
+        self.compiled.run(store, &linker, captured, |_| {})
+    }
+}
+
+/// A component compiled from a file, and how to run it as a
+/// `wasi:cli/command`: what [`Guest`] and [`WitsockGuest`] share.
+pub(crate) struct Compiled {
+    pub(crate) path: PathBuf,
+    pub(crate) engine: Engine,
+    component: Component,
+    pub(crate) compile_time: Duration,
+}
+
+/// The buffers of the streams a run captures.
+pub(crate) struct Captured {
+    stdout: Option<MemoryOutputPipe>,
+    stderr: Option<MemoryOutputPipe>,
+}
+
+impl Compiled {
+    /// Reads and compiles the component at `path`, telling a missing file,
+    /// a file that is not WebAssembly and a core module apart.
+    pub(crate) fn load(path: &Path) -> Result<Compiled, HostError> {
         let load_error = |reason: String| HostError::Load {
-            path: path.clone(),
+            path: path.to_path_buf(),
             reason,
         };
-        let bytes = std::fs::read(&path).map_err(|e| load_error(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
         if !bytes.starts_with(b"\0asm") {
             return Err(load_error("not a WebAssembly file".to_string()));
         }
@@ -192,55 +242,59 @@ impl Guest {
                 load_error(format!("not a valid component: {e:#}"))
             }
         })?;
-        Ok(Guest {
-            path,
+        Ok(Compiled {
+            path: path.to_path_buf(),
             engine,
             component,
             compile_time: started.elapsed(),
         })
     }
 
-    /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// How long compiling it took.
-    pub fn compile_time(&self) -> Duration {
-        self.compile_time
-    }
-
-    /// Runs `wasi:cli/run` in a fresh store under `options`.
-    pub fn run(&self, options: &RunOptions) -> Result<RunOutcome, HostError> {
-        let instantiate_error = |e: wasmtime::Error| HostError::Instantiate {
+    /// `e`, which kept the component from being linked or instantiated.
+    pub(crate) fn instantiate_error(&self, e: wasmtime::Error) -> HostError {
+        HostError::Instantiate {
             path: self.path.clone(),
             reason: format!("{e:#}"),
-        };
+        }
+    }
+
+    /// The WASI context of one run: the program name (the file's name) and
+    /// `args`, stdout and stderr pointed where asked.
+    pub(crate) fn wasi_builder(
+        &self,
+        args: &[String],
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> (WasiCtxBuilder, Captured) {
         let mut builder = WasiCtxBuilder::new();
         let program = self
             .path
             .file_name()
             .map_or_else(|| "guest".into(), |name| name.to_string_lossy());
-        builder.arg(program).args(&options.args);
-        options.policy.apply(&mut builder);
-        let stdout = capture(&mut builder, options.stdout, Stream::Stdout);
-        let stderr = capture(&mut builder, options.stderr, Stream::Stderr);
+        builder.arg(program).args(args);
+        let captured = Captured {
+            stdout: capture(&mut builder, stdout, Stream::Stdout),
+            stderr: capture(&mut builder, stderr, Stream::Stderr),
+        };
+        (builder, captured)
+    }
 
-        let mut linker = Linker::<GuestState>::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(instantiate_error)?;
-        let mut store = Store::new(
-            &self.engine,
-            GuestState {
-                ctx: builder.build(),
-                table: ResourceTable::new(),
-            },
-        );
-
+    /// Instantiates the component in `store` and calls `wasi:cli/run`.
+    /// `observe` sees the store's data once the guest has finished (exited
+    /// or trapped), before the store is dropped, which closes whatever the
+    /// guest still held.
+    pub(crate) fn run<T: 'static>(
+        &self,
+        mut store: Store<T>,
+        linker: &Linker<T>,
+        captured: Captured,
+        observe: impl FnOnce(&T),
+    ) -> Result<RunOutcome, HostError> {
         let started = Instant::now();
-        let command = Command::instantiate(&mut store, &self.component, &linker)
-            .map_err(instantiate_error)?;
+        let command = Command::instantiate(&mut store, &self.component, linker)
+            .map_err(|e| self.instantiate_error(e))?;
         let result = command.wasi_cli_run().call_run(&mut store);
-        // Dropping the store closes whatever the guest still held.
+        observe(store.data());
         drop(store);
         let run_time = started.elapsed();
 
@@ -252,10 +306,13 @@ impl Guest {
                 None => GuestStatus::Trapped(trap_message(&e)),
             },
         };
+        let contents = |pipe: Option<MemoryOutputPipe>| {
+            pipe.map_or_else(Vec::new, |pipe| pipe.contents().to_vec())
+        };
         Ok(RunOutcome {
             status,
-            stdout: stdout.map_or_else(Vec::new, |pipe| pipe.contents().to_vec()),
-            stderr: stderr.map_or_else(Vec::new, |pipe| pipe.contents().to_vec()),
+            stdout: contents(captured.stdout),
+            stderr: contents(captured.stderr),
             run_time,
         })
     }

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use witsock_conformance::Backend;
 use witsock_host::conformance::{Column, Matrix};
@@ -202,9 +201,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, Failure> {
     // Both guests load before anything runs, so that a missing or broken
     // one stops the command at once.
     let guest = Guest::load(&args.guest).map_err(Failure::error)?;
-    let loading = Instant::now();
     let imports_guest = WitsockGuest::load(&args.imports_guest).map_err(Failure::error)?;
-    let imports_compile_time = loading.elapsed();
     let unix_dir = ScratchDir::new().map_err(|e| {
         Failure::error(format!(
             "cannot create a directory for the guest's Unix sockets: {e}"
@@ -228,7 +225,11 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, Failure> {
 
     let compiled = [
         (&wasi.backend, guest.path(), guest.compile_time()),
-        (&imports.backend, imports_guest.path(), imports_compile_time),
+        (
+            &imports.backend,
+            imports_guest.path(),
+            imports_guest.compile_time(),
+        ),
     ]
     .map(|(backend, path, time)| {
         format!(

@@ -9,7 +9,8 @@
 //!   an IP socket address on wasm32-wasip2, an IP address or a Unix name
 //!   with the `imports` feature), `Copy`, stored inline, with
 //!   `zeroed`, `from_socket`, `as_socket`, `unix`, `as_unix_path`,
-//!   `as_abstract_name`, `is_unnamed`, `domain` and `as_bytes`.
+//!   `as_abstract_name`, `is_unnamed`, `domain` and `as_bytes`; natively
+//!   also `as_ptr` (for `SockAddr::as_raw`).
 //! - `Socket`: owns one socket and closes it on drop. Its methods
 //!   (`new`, `pair`, `set_nonblocking`, `bind`, `listen`, `try_accept`,
 //!   `start_connect`, `finish_connect`, `send`, `recv`, `send_to`,
@@ -17,17 +18,24 @@
 //!   `recv_batch`, `shutdown`, `local_addr`, `peer_addr`, `set_option`,
 //!   `option`, `wait`) return the portable [`Error`](crate::Error) with
 //!   the native code kept, and no operation or address: the portable
-//!   layer adds those.
-//! - `PollEntry` and `poll`: waiting on many sockets (without allocating
-//!   natively; the wasi bindings take and return lists).
+//!   layer adds those. Natively it also has `from_fd`, `fd` and `into_fd`,
+//!   for std's descriptor traits (`src/interop.rs`).
+//! - `PollEntry` (`new`, `readiness`) and `poll`: waiting on many sockets
+//!   (without allocating natively; the wasi bindings take and return
+//!   lists).
 //! - `error_code` and `errno_name`: the native error table (errno values
 //!   natively, wasi:sockets `error-code` discriminants on wasm32-wasip2;
 //!   with `imports` the raw code is the host's errno, already mapped by the
 //!   host, and the guest knows no names).
 //! - `capabilities`: the backend's [`Capabilities`](crate::Capabilities).
 //! - `resolve` and `ResolvedAddrs`: name resolution (getaddrinfo(3)
-//!   natively, wasi:sockets `ip-name-lookup` on wasm32-wasip2), an
-//!   iterator of `SocketAddr` that owns what the resolver returned.
+//!   natively, wasi:sockets `ip-name-lookup` on wasm32-wasip2, the host's
+//!   resolver with `imports`), an iterator of `SocketAddr` that owns what
+//!   the resolver returned.
+//!
+//! The wasi:sockets backend also adds public methods to
+//! [`Socket`](crate::Socket): `as_wasi_tcp` and the other accessors of the
+//! wasi resources it wraps (`wasi/handles.rs`), what `AsFd` is natively.
 //!
 //! Every backend:
 //! - behaves as `wit/sockets.wit` documents. Where the platform differs it
@@ -49,7 +57,8 @@
 //! - hands accepted sockets back non-blocking, whatever the listener's
 //!   mode.
 //! - validates nothing that [`SocketOption::validate`](crate::SocketOption::validate)
-//!   or the portable layer already checked.
+//!   or the portable layer already checked (the listen backlog, the number
+//!   of vectored buffers).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))] {

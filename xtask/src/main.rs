@@ -41,6 +41,15 @@ const HOST: &str = "witsock-host";
 const PROBE_MANIFEST: &str = "host/tests/guests/witsock-probe/Cargo.toml";
 
 fn main() -> ExitCode {
+    // Tasks name files relative to the workspace root (benches/*.sh, …):
+    // run from there whatever directory `cargo xtask` was called in.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in a directory of the workspace");
+    if let Err(e) = std::env::set_current_dir(root) {
+        eprintln!("xtask: cannot enter the workspace root {}: {e}", root.display());
+        return ExitCode::FAILURE;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
     let result = match task {
@@ -67,7 +76,8 @@ fn main() -> ExitCode {
     }
 }
 
-const HELP: &str = "usage: cargo xtask <conformance|test|build|lint|macos-check|bench|bench-ab|syscalls>";
+const HELP: &str =
+    "usage: cargo xtask <conformance|test|build|lint|macos-check|bench|bench-ab|syscalls>";
 
 /// Runs a command, failing with its description if it fails.
 fn run(program: &str, args: &[&str]) -> Result<(), String> {

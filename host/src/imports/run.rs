@@ -4,19 +4,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::bindings::sync::Command;
-use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use witsock_conformance::{Backend, Outcome};
-use witsock_guest_tests::parse_guest_output;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::Store;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use witsock_conformance::Backend;
 
 use super::{add_to_linker, Limits, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::conformance::Column;
-use crate::{AddressRule, GuestStatus, HostError, Policy, RunOutcome, Stdio, CAPTURE_LIMIT};
+use crate::{AddressRule, Compiled, HostError, Policy, RunOutcome, Stdio};
 
 /// The environment variable that tells the guest suite where to put Unix
 /// socket files (a directory the host grants and preopens).
@@ -44,9 +41,7 @@ pub struct WitsockRunOptions {
 /// A compiled component that imports witsock, ready to run any number of
 /// times, each run in a fresh store.
 pub struct WitsockGuest {
-    path: PathBuf,
-    engine: Engine,
-    component: Component,
+    compiled: Compiled,
     linker: Linker<GuestState>,
 }
 
@@ -69,36 +64,27 @@ impl WasiView for GuestState {
 impl WitsockGuest {
     /// Reads and compiles the component at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<WitsockGuest, HostError> {
-        let path = path.as_ref().to_path_buf();
-        let load_error = |reason: String| HostError::Load {
-            path: path.clone(),
-            reason,
-        };
-        let engine = Engine::default();
-        let component =
-            Component::from_file(&engine, &path).map_err(|e| load_error(format!("{e:#}")))?;
-        let mut linker = Linker::<GuestState>::new(&engine);
-        let link = wasmtime_wasi::p2::add_to_linker_sync(&mut linker).and_then(|()| {
-            add_to_linker(&mut linker, |state| WitsockCtxView {
-                ctx: &mut state.witsock,
-                table: &mut state.table,
+        let compiled = Compiled::load(path.as_ref())?;
+        let mut linker = Linker::<GuestState>::new(&compiled.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| {
+                add_to_linker(&mut linker, |state| WitsockCtxView {
+                    ctx: &mut state.witsock,
+                    table: &mut state.table,
+                })
             })
-        });
-        link.map_err(|e| HostError::Instantiate {
-            path: path.clone(),
-            reason: format!("{e:#}"),
-        })?;
-        Ok(WitsockGuest {
-            path,
-            engine,
-            component,
-            linker,
-        })
+            .map_err(|e| compiled.instantiate_error(e))?;
+        Ok(WitsockGuest { compiled, linker })
     }
 
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.compiled.path
+    }
+
+    /// How long compiling it took.
+    pub fn compile_time(&self) -> Duration {
+        self.compiled.compile_time
     }
 
     /// Runs `wasi:cli/run` in a fresh store under `options`.
@@ -115,16 +101,9 @@ impl WitsockGuest {
         options: &WitsockRunOptions,
         observe: impl FnOnce(&WitsockCtx),
     ) -> Result<RunOutcome, HostError> {
-        let instantiate_error = |e: wasmtime::Error| HostError::Instantiate {
-            path: self.path.clone(),
-            reason: format!("{e:#}"),
-        };
-        let mut builder = WasiCtxBuilder::new();
-        let program = self
-            .path
-            .file_name()
-            .map_or_else(|| "guest".into(), |name| name.to_string_lossy());
-        builder.arg(program).args(&options.args);
+        let (mut builder, captured) =
+            self.compiled
+                .wasi_builder(&options.args, options.stdout, options.stderr);
         for (key, value) in &options.env {
             builder.env(key, value);
         }
@@ -132,87 +111,20 @@ impl WitsockGuest {
             let guest_path = dir.to_string_lossy();
             builder
                 .preopened_dir(dir, guest_path, FsPerms::ReadWrite)
-                .map_err(instantiate_error)?;
+                .map_err(|e| self.compiled.instantiate_error(e))?;
         }
         options.wasi.apply(&mut builder);
-        let stdout = capture(&mut builder, options.stdout, true);
-        let stderr = capture(&mut builder, options.stderr, false);
-        let mut store = Store::new(
-            &self.engine,
+        let store = Store::new(
+            &self.compiled.engine,
             GuestState {
                 wasi: builder.build(),
                 witsock: WitsockCtx::new(options.witsock.clone()),
                 table: ResourceTable::new(),
             },
         );
-
-        let started = Instant::now();
-        let command = Command::instantiate(&mut store, &self.component, &self.linker)
-            .map_err(instantiate_error)?;
-        let result = command.wasi_cli_run().call_run(&mut store);
-        observe(&store.data().witsock);
-        // Dropping the store closes whatever the guest still held.
-        drop(store);
-        let run_time = started.elapsed();
-
-        let status = match result {
-            Ok(Ok(())) => GuestStatus::Exited(0),
-            Ok(Err(())) => GuestStatus::Exited(1),
-            Err(e) => match e.downcast_ref::<I32Exit>() {
-                Some(exit) => GuestStatus::Exited(exit.0),
-                None => GuestStatus::Trapped(trap_message(&e)),
-            },
-        };
-        Ok(RunOutcome {
-            status,
-            stdout: stdout.map_or_else(Vec::new, |pipe| pipe.contents().to_vec()),
-            stderr: stderr.map_or_else(Vec::new, |pipe| pipe.contents().to_vec()),
-            run_time,
+        self.compiled.run(store, &self.linker, captured, |state| {
+            observe(&state.witsock)
         })
-    }
-}
-
-/// Points stdout (or stderr) where `how` says; returns the buffer when it
-/// captures.
-fn capture(builder: &mut WasiCtxBuilder, how: Stdio, stdout: bool) -> Option<MemoryOutputPipe> {
-    match (how, stdout) {
-        (Stdio::Inherit, true) => {
-            builder.inherit_stdout();
-            None
-        }
-        (Stdio::Inherit, false) => {
-            builder.inherit_stderr();
-            None
-        }
-        (Stdio::Discard, true) => {
-            builder.stdout(SinkOutputStream);
-            None
-        }
-        (Stdio::Discard, false) => {
-            builder.stderr(SinkOutputStream);
-            None
-        }
-        (Stdio::Capture, _) => {
-            let pipe = MemoryOutputPipe::new(CAPTURE_LIMIT);
-            if stdout {
-                builder.stdout(pipe.clone());
-            } else {
-                builder.stderr(pipe.clone());
-            }
-            Some(pipe)
-        }
-    }
-}
-
-/// The trap's own message, without the wasm backtrace.
-fn trap_message(e: &wasmtime::Error) -> String {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{e:#}")
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
     }
 }
 
@@ -271,31 +183,5 @@ pub fn conformance_column(
         stderr: Stdio::Capture,
         ..WitsockRunOptions::default()
     })?;
-    let output = parse_guest_output(&String::from_utf8_lossy(&outcome.stdout));
-    let backend = output
-        .capabilities
-        .as_ref()
-        .map(|caps| caps.backend.clone())
-        .unwrap_or_else(|| Backend::WitsockImports.name().to_string());
-    let any_failed = output
-        .reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Fail(_)));
-    let stderr = String::from_utf8_lossy(&outcome.stderr);
-    let stderr = stderr.trim();
-    let problem = match (&outcome.status, any_failed) {
-        (GuestStatus::Exited(0), _) | (GuestStatus::Exited(1), true) => output
-            .capabilities
-            .is_none()
-            .then(|| "the guest reported no capabilities".to_string()),
-        (status, _) if stderr.is_empty() => Some(format!("the guest {status}")),
-        (status, _) => Some(format!("the guest {status}; its stderr:\n{stderr}")),
-    };
-    Ok(Column {
-        backend,
-        reports: output.reports,
-        capabilities: output.capabilities,
-        problem,
-        run_time: outcome.run_time,
-    })
+    Ok(Column::from_guest_run(&outcome, Backend::WitsockImports))
 }

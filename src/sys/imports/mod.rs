@@ -56,9 +56,6 @@ mod bindings {
     });
 }
 
-/// Buffers in one vectored call, as natively (Linux's UIO_MAXIOV).
-pub(crate) const IOV_MAX: usize = 1024;
-
 /// A socket owned by the host; dropping it closes the host's socket.
 #[derive(Debug)]
 pub(crate) struct Socket {
@@ -223,9 +220,6 @@ impl Socket {
     /// slices of the caller's memory.
     #[inline]
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
-        if bufs.len() > IOV_MAX {
-            return Err(Error::new(ErrorCode::InvalidArgument));
-        }
         let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
         self.inner
             .send_vectored(&slices, send_flags_to_wit(flags))
@@ -241,9 +235,6 @@ impl Socket {
         bufs: &mut [IoSliceMut<'_>],
         flags: RecvFlags,
     ) -> Result<usize> {
-        if bufs.len() > IOV_MAX {
-            return Err(Error::new(ErrorCode::InvalidArgument));
-        }
         let lengths: Vec<u64> = bufs.iter().map(|b| wit_len(b.len())).collect();
         let filled = self
             .inner
@@ -419,24 +410,7 @@ pub fn error_code(_raw: i32) -> ErrorCode {
 }
 
 /// The addresses a name resolved to on the host, in the resolver's order.
-#[derive(Debug)]
-pub(crate) struct ResolvedAddrs {
-    addrs: std::vec::IntoIter<SocketAddr>,
-}
-
-impl Iterator for ResolvedAddrs {
-    type Item = SocketAddr;
-
-    #[inline]
-    fn next(&mut self) -> Option<SocketAddr> {
-        self.addrs.next()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.addrs.size_hint()
-    }
-}
+pub(crate) type ResolvedAddrs = std::vec::IntoIter<SocketAddr>;
 
 /// The host's resolver (getaddrinfo(3) there), under the host's policy.
 pub(crate) fn resolve(host: &str, port: u16) -> Result<ResolvedAddrs> {
@@ -450,7 +424,5 @@ pub(crate) fn resolve(host: &str, port: u16) -> Result<ResolvedAddrs> {
         // nothing usable.
         return Err(Error::new(ErrorCode::NameUnresolvable));
     }
-    Ok(ResolvedAddrs {
-        addrs: addrs.into_iter(),
-    })
+    Ok(addrs.into_iter())
 }

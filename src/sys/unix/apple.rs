@@ -55,9 +55,12 @@ pub(super) fn socket(
     protocol: libc::c_int,
     nonblocking: bool,
 ) -> Result<OwnedFd> {
-    // SAFETY: plain syscall; a non-negative result is a new descriptor we own.
+    // SAFETY: plain syscall.
     let fd = cvt_retry(|| unsafe { libc::socket(domain, ty, protocol) })
-        .map(|fd| unsafe { owned(fd) })
+        .map(|fd| {
+            // SAFETY: socket succeeded: `fd` is a new descriptor we own.
+            unsafe { owned(fd) }
+        })
         .map_err(Error::from_raw_os_error)?;
     // On error `fd` drops here and is closed: nothing leaks.
     prepare(&fd, nonblocking)?;
@@ -84,10 +87,11 @@ pub(super) fn accept(
     peer: &mut RawAddr,
 ) -> core::result::Result<OwnedFd, i32> {
     let (ptr, len) = peer.as_mut_ptr();
-    // SAFETY: ptr/len point into `peer`, sized sockaddr_storage; a
-    // non-negative result is a new descriptor we own.
-    let fd =
-        cvt_retry(|| unsafe { libc::accept(listener, ptr, len) }).map(|fd| unsafe { owned(fd) })?;
+    // SAFETY: ptr/len point into `peer`, sized sockaddr_storage.
+    let fd = cvt_retry(|| unsafe { libc::accept(listener, ptr, len) }).map(|fd| {
+        // SAFETY: accept succeeded: `fd` is a new descriptor we own.
+        unsafe { owned(fd) }
+    })?;
     prepare(&fd, true).map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
     Ok(fd)
 }

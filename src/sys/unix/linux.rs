@@ -31,9 +31,12 @@ pub(super) fn socket(
     protocol: libc::c_int,
     nonblocking: bool,
 ) -> Result<OwnedFd> {
-    // SAFETY: plain syscall; a non-negative result is a new descriptor we own.
+    // SAFETY: plain syscall.
     cvt_retry(|| unsafe { libc::socket(domain, ty | flags(nonblocking), protocol) })
-        .map(|fd| unsafe { owned(fd) })
+        .map(|fd| {
+            // SAFETY: socket succeeded: `fd` is a new descriptor we own.
+            unsafe { owned(fd) }
+        })
         .map_err(Error::from_raw_os_error)
 }
 
@@ -56,12 +59,14 @@ pub(super) fn accept(
     peer: &mut RawAddr,
 ) -> core::result::Result<OwnedFd, i32> {
     let (ptr, len) = peer.as_mut_ptr();
-    // SAFETY: ptr/len point into `peer`, sized sockaddr_storage; a
-    // non-negative result is a new descriptor we own.
+    // SAFETY: ptr/len point into `peer`, sized sockaddr_storage.
     cvt_retry(|| unsafe {
         libc::accept4(listener, ptr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
     })
-    .map(|fd| unsafe { owned(fd) })
+    .map(|fd| {
+        // SAFETY: accept4 succeeded: `fd` is a new descriptor we own.
+        unsafe { owned(fd) }
+    })
 }
 
 /// Everything is native on Linux.

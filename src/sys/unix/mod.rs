@@ -33,9 +33,6 @@ cfg_if::cfg_if! {
     }
 }
 
-/// Buffers in one sendmsg/recvmsg (Linux's UIO_MAXIOV, macOS's IOV_MAX).
-pub(crate) const IOV_MAX: usize = 1024;
-
 /// The errno of the last failed call.
 #[inline]
 fn errno() -> i32 {
@@ -378,9 +375,6 @@ impl Socket {
 
     #[inline]
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
-        if bufs.len() > IOV_MAX {
-            return Err(Error::new(ErrorCode::InvalidArgument));
-        }
         // SAFETY: msghdr is plain old data; all zeroes is an empty message.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         // IoSlice is guaranteed to be ABI-compatible with iovec on unix.
@@ -400,9 +394,6 @@ impl Socket {
         bufs: &mut [IoSliceMut<'_>],
         flags: RecvFlags,
     ) -> Result<usize> {
-        if bufs.len() > IOV_MAX {
-            return Err(Error::new(ErrorCode::InvalidArgument));
-        }
         self.recvmsg(bufs, None, recv_flags(flags)).map(|(n, _)| n)
     }
 

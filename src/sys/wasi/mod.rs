@@ -32,6 +32,7 @@
 //! code ([`error_code`] and [`errno_name`] read it back); wasi's
 //! `unknown` is discriminant 0 and so has no raw code.
 
+use core::ops::Deref;
 use core::time::Duration;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,9 +63,6 @@ use self::poll::{Signal, Watches};
 use self::tcp::Tcp;
 use self::udp::Udp;
 
-/// Buffers in one vectored call, as natively (Linux's UIO_MAXIOV).
-pub(crate) const IOV_MAX: usize = 1024;
-
 /// The network the instance was given, fetched once.
 fn network() -> &'static Network {
     static NETWORK: OnceLock<Network> = OnceLock::new();
@@ -83,6 +81,15 @@ fn wasi_error(code: WasiErrorCode) -> Error {
 #[inline]
 fn wasi_error_as(code: ErrorCode, wasi: WasiErrorCode) -> Error {
     Error::with_raw(code, wasi as i32)
+}
+
+/// A wasi:sockets error of a call that needs a peer: wasi's
+/// `invalid-state` is ENOTCONN there.
+fn wasi_error_unless_connected(code: WasiErrorCode) -> Error {
+    match code {
+        WasiErrorCode::InvalidState => wasi_error_as(ErrorCode::NotConnected, code),
+        code => wasi_error(code),
+    }
 }
 
 /// A socket: TCP or UDP, and whether calls wait.
@@ -229,52 +236,44 @@ impl Socket {
         }
     }
 
-    /// One send per buffer, in order, until one is short or would block
-    /// (only the first may wait). Datagram sockets: `unsupported`, since
-    /// each buffer would go out as its own datagram.
+    /// One send per buffer (see [`Socket::one_buffer_at_a_time`]).
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>], flags: SendFlags) -> Result<usize> {
-        if bufs.len() > IOV_MAX {
-            return Err(Error::new(ErrorCode::InvalidArgument));
-        }
-        let Kind::Tcp(_) = self.kind else {
-            return Err(Error::new(ErrorCode::Unsupported));
-        };
-        let mut total = 0;
-        for buf in bufs.iter().filter(|b| !b.is_empty()) {
-            match self.send_in_mode(buf, flags, self.nonblocking() || total > 0) {
-                Ok(n) => {
-                    total += n;
-                    if n < buf.len() {
-                        break;
-                    }
-                }
-                Err(e) if total == 0 => return Err(e),
-                // The rest did not go out; the next send reports why.
-                Err(_) => break,
-            }
-        }
-        Ok(total)
+        self.one_buffer_at_a_time(bufs.iter().map(|b| &**b), |buf, nonblocking| {
+            self.send_in_mode(buf, flags, nonblocking)
+        })
     }
 
-    /// One receive per buffer, in order, until one comes back short (only
-    /// the first may wait). Datagram sockets: `unsupported`.
+    /// One receive per buffer (see [`Socket::one_buffer_at_a_time`]).
     pub(crate) fn recv_vectored(
         &self,
         bufs: &mut [IoSliceMut<'_>],
         flags: RecvFlags,
     ) -> Result<usize> {
-        if bufs.len() > IOV_MAX {
-            return Err(Error::new(ErrorCode::InvalidArgument));
-        }
+        self.one_buffer_at_a_time(bufs.iter_mut().map(|b| &mut **b), |buf, nonblocking| {
+            self.recv_in_mode(buf, flags, nonblocking)
+        })
+    }
+
+    /// Vectored I/O without iovecs: `io` once per non-empty buffer, in
+    /// order, until one comes back short or fails. Only the first call may
+    /// wait; a failure after some bytes went through ends the call with
+    /// those, and the next call reports it. Datagram sockets:
+    /// `unsupported`, since each buffer would be a datagram of its own.
+    fn one_buffer_at_a_time<B: Deref<Target = [u8]>>(
+        &self,
+        bufs: impl Iterator<Item = B>,
+        mut io: impl FnMut(B, bool) -> Result<usize>,
+    ) -> Result<usize> {
         let Kind::Tcp(_) = self.kind else {
             return Err(Error::new(ErrorCode::Unsupported));
         };
         let mut total = 0;
-        for buf in bufs.iter_mut().filter(|b| !b.is_empty()) {
-            match self.recv_in_mode(buf, flags, self.nonblocking() || total > 0) {
+        for buf in bufs.filter(|b| !b.is_empty()) {
+            let len = buf.len();
+            match io(buf, self.nonblocking() || total > 0) {
                 Ok(n) => {
                     total += n;
-                    if n < buf.len() {
+                    if n < len {
                         break;
                     }
                 }

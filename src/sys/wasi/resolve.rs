@@ -12,24 +12,7 @@ use super::{network, wasi_error};
 use crate::{Error, ErrorCode, Result};
 
 /// The addresses a name resolved to, in the resolver's order.
-#[derive(Debug)]
-pub(crate) struct ResolvedAddrs {
-    addrs: std::vec::IntoIter<SocketAddr>,
-}
-
-impl Iterator for ResolvedAddrs {
-    type Item = SocketAddr;
-
-    #[inline]
-    fn next(&mut self) -> Option<SocketAddr> {
-        self.addrs.next()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.addrs.size_hint()
-    }
-}
+pub(crate) type ResolvedAddrs = std::vec::IntoIter<SocketAddr>;
 
 pub(crate) fn resolve(host: &str, port: u16) -> Result<ResolvedAddrs> {
     let stream = ip_name_lookup::resolve_addresses(network(), host).map_err(wasi_error)?;
@@ -50,7 +33,5 @@ pub(crate) fn resolve(host: &str, port: u16) -> Result<ResolvedAddrs> {
         // getaddrinfo(3) never succeeds with no address.
         return Err(Error::new(ErrorCode::NameUnresolvable));
     }
-    Ok(ResolvedAddrs {
-        addrs: addrs.into_iter(),
-    })
+    Ok(addrs.into_iter())
 }

@@ -24,7 +24,7 @@ use ::wasi::sockets::tcp::{ShutdownType, TcpSocket};
 
 use super::addr::{unspecified, RawAddr};
 use super::poll::{Signal, Watches};
-use super::{network, wasi_error, wasi_error_as};
+use super::{network, wasi_error, wasi_error_unless_connected};
 use crate::{
     Error, ErrorCode, Interest, OptionName, Readiness, RecvFlags, Result, SendFlags, Shutdown,
     SocketOption, Type,
@@ -424,10 +424,9 @@ impl Tcp {
             Shutdown::Write => ShutdownType::Send,
             Shutdown::Both => ShutdownType::Both,
         };
-        self.socket.shutdown(how).map_err(|e| match e {
-            WasiErrorCode::InvalidState => wasi_error_as(ErrorCode::NotConnected, e),
-            e => wasi_error(e),
-        })
+        self.socket
+            .shutdown(how)
+            .map_err(wasi_error_unless_connected)
     }
 
     pub(super) fn local_addr(&self) -> Result<RawAddr> {
@@ -441,10 +440,7 @@ impl Tcp {
         self.socket
             .remote_address()
             .map(RawAddr::from_wasi)
-            .map_err(|e| match e {
-                WasiErrorCode::InvalidState => wasi_error_as(ErrorCode::NotConnected, e),
-                e => wasi_error(e),
-            })
+            .map_err(wasi_error_unless_connected)
     }
 
     pub(super) fn set_option(&self, option: &SocketOption) -> Result<()> {

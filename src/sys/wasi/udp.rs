@@ -53,7 +53,7 @@ use ::wasi::sockets::udp_create_socket::create_udp_socket;
 use super::addr::{from_wasi, to_wasi, unspecified, RawAddr};
 use super::poll::{Signal, Watches};
 use super::tcp::{buffer_size, check_recv_flags, check_send_flags};
-use super::{network, wasi_error, wasi_error_as};
+use super::{network, wasi_error, wasi_error_unless_connected};
 use crate::{
     Error, ErrorCode, IncomingDatagram, Interest, OptionName, OutgoingDatagram, Readiness,
     RecvFlags, Result, SendFlags, SocketOption, Type,
@@ -314,15 +314,18 @@ impl Udp {
             return Ok(out);
         };
         while out.len() < max {
-            let batch = streams.incoming.receive((max - out.len()) as u64)?;
+            let mut batch = streams.incoming.receive((max - out.len()) as u64)?;
             if batch.is_empty() {
                 break;
             }
-            out.extend(
-                batch
-                    .into_iter()
-                    .filter(|d| state.accepts(d.remote_address)),
-            );
+            batch.retain(|d| state.accepts(d.remote_address));
+            // The host's list becomes the answer when it is the first: no
+            // second vector per receive.
+            if out.is_empty() {
+                out = batch;
+            } else {
+                out.append(&mut batch);
+            }
         }
         Ok(out)
     }
@@ -472,10 +475,7 @@ impl Udp {
         self.socket
             .remote_address()
             .map(RawAddr::from_wasi)
-            .map_err(|e| match e {
-                WasiErrorCode::InvalidState => wasi_error_as(ErrorCode::NotConnected, e),
-                e => wasi_error(e),
-            })
+            .map_err(wasi_error_unless_connected)
     }
 
     pub(super) fn set_option(&self, option: &SocketOption) -> Result<()> {

@@ -9,6 +9,7 @@
 use core::fmt;
 
 mod cases;
+pub mod json;
 pub mod support;
 
 pub use cases::CASES;
@@ -164,6 +165,9 @@ pub fn judge(expect: Expect, result: CaseResult) -> Outcome {
     }
 }
 
+/// The keys of a report line, in order.
+const REPORT_KEYS: [&str; 4] = ["case", "backend", "outcome", "detail"];
+
 /// One line of a report: what the guest suite prints and the host reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -187,24 +191,23 @@ impl Report {
 
     /// `{"case":"…","backend":"…","outcome":"pass","detail":"…"}`
     pub fn to_json_line(&self) -> String {
-        format!(
-            "{{\"case\":{},\"backend\":{},\"outcome\":{},\"detail\":{}}}",
-            json_string(&self.case),
-            json_string(&self.backend),
-            json_string(self.outcome.label()),
-            json_string(self.outcome.detail()),
-        )
+        json::object(REPORT_KEYS.into_iter().zip([
+            self.case.as_str(),
+            &self.backend,
+            self.outcome.label(),
+            self.outcome.detail(),
+        ]))
     }
 
     /// Parses a line written by [`Report::to_json_line`]; None for any other
     /// line.
     pub fn from_json_line(line: &str) -> Option<Report> {
-        let mut fields = JsonFields::new(line.trim())?;
-        let case = fields.next_field("case")?;
-        let backend = fields.next_field("backend")?;
-        let outcome = fields.next_field("outcome")?;
-        let detail = fields.next_field("detail")?;
-        fields.end()?;
+        let pairs = json::parse_object(line.trim())?;
+        if !pairs.iter().map(|(key, _)| key.as_str()).eq(REPORT_KEYS) {
+            return None;
+        }
+        let values: Vec<String> = pairs.into_iter().map(|(_, value)| value).collect();
+        let [case, backend, outcome, detail] = <[String; 4]>::try_from(values).ok()?;
         let outcome = match outcome.as_str() {
             "pass" => Outcome::Pass,
             "unsupported" => Outcome::Unsupported(detail),
@@ -232,79 +235,6 @@ impl fmt::Display for Report {
             write!(f, " ({})", self.outcome.detail())?;
         }
         Ok(())
-    }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A reader for the flat objects of [`Report::to_json_line`].
-struct JsonFields<'a> {
-    rest: &'a str,
-    first: bool,
-}
-
-impl<'a> JsonFields<'a> {
-    fn new(line: &'a str) -> Option<JsonFields<'a>> {
-        Some(JsonFields {
-            rest: line.strip_prefix('{')?,
-            first: true,
-        })
-    }
-
-    fn next_field(&mut self, key: &str) -> Option<String> {
-        if !self.first {
-            self.rest = self.rest.strip_prefix(',')?;
-        }
-        self.first = false;
-        let k = self.string()?;
-        if k != key {
-            return None;
-        }
-        self.rest = self.rest.strip_prefix(':')?;
-        self.string()
-    }
-
-    fn string(&mut self) -> Option<String> {
-        let mut chars = self.rest.strip_prefix('"')?.char_indices();
-        let mut out = String::new();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '"' => {
-                    self.rest = &self.rest[1 + i + 1..];
-                    return Some(out);
-                }
-                '\\' => match chars.next()?.1 {
-                    'n' => out.push('\n'),
-                    'u' => {
-                        let hex: String = (0..4)
-                            .filter_map(|_| chars.next().map(|(_, c)| c))
-                            .collect();
-                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                    }
-                    c => out.push(c),
-                },
-                c => out.push(c),
-            }
-        }
-        None
-    }
-
-    fn end(self) -> Option<()> {
-        (self.rest == "}").then_some(())
     }
 }
 

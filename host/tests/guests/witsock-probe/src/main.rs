@@ -15,11 +15,14 @@
 //! witsock-probe long-unix-name LEN | poll-entries N
 //! witsock-probe bench-throughput witsock|std|wasi ADDR MEBIBYTES
 //! witsock-probe bench-rtt witsock|std|wasi ADDR COUNT SIZE
+//! witsock-probe bench-udp witsock|witsock-batch|std COUNT SIZE
 //! ```
 //!
-//! Witsock calls go through witsock's public API (built with its `imports`
-//! feature); the bad-handle and pollable modes use bindings of their own to
-//! reach handles directly.
+//! Witsock calls go through witsock's public API: on the witsock imports
+//! with the default `imports` feature, on its wasi-p2 backend (wasi:sockets)
+//! without it. The benchmark modes name the backend in their report. The
+//! bad-handle and pollable modes use bindings of their own to reach handles
+//! directly.
 
 use std::io::{Read, Write};
 use std::mem::ManuallyDrop;
@@ -80,6 +83,7 @@ fn main() {
         ["bench-rtt", variant, addr, n, size] => {
             bench_rtt(variant, ip(addr), count(n), count(size))
         }
+        ["bench-udp", variant, n, size] => bench_udp(variant, count(n), count(size)),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -652,7 +656,8 @@ fn bench_throughput(variant: &str, addr: SocketAddr, mib: usize) -> String {
     let secs = started.elapsed().as_secs_f64();
     let bytes = (rounds * MESSAGE) as f64;
     format!(
-        "bench-throughput {variant}: {:.1} MB/s ({rounds} x 64 KiB in {secs:.3} s)",
+        "bench-throughput {}: {:.1} MB/s ({rounds} x 64 KiB in {secs:.3} s)",
+        contestant(variant),
         bytes / secs / 1e6
     )
 }
@@ -674,7 +679,179 @@ fn bench_rtt(variant: &str, addr: SocketAddr, count: usize, size: usize) -> Stri
     }
     let secs = started.elapsed().as_secs_f64();
     format!(
-        "bench-rtt {variant}: {:.0} round trips/s ({count} x {size} B in {secs:.3} s)",
+        "bench-rtt {}: {:.0} round trips/s ({count} x {size} B in {secs:.3} s)",
+        contestant(variant),
         count as f64 / secs
+    )
+}
+
+/// The variant as reported: witsock's with the backend it was built on
+/// (`witsock [wasi-p2]`), so that a report cannot be credited to the wrong
+/// build.
+fn contestant(variant: &str) -> String {
+    if variant.starts_with("witsock") {
+        format!("{variant} [{}]", witsock::capabilities().backend)
+    } else {
+        variant.to_string()
+    }
+}
+
+/// Datagrams sent back to back before they are received: well below
+/// loopback's default receive buffer, so none is dropped.
+const UDP_BURST: usize = witsock::MAX_BATCH;
+
+/// One thread's UDP loopback: a burst of datagrams sent to a bound socket,
+/// then received back, burst after burst.
+trait DatagramLoop {
+    /// Sends `burst` datagrams of `payload` to the receiver.
+    fn send_burst(&mut self, payload: &[u8], burst: usize);
+    /// Receives `burst` datagrams, waiting for them.
+    fn receive_burst(&mut self, burst: usize);
+}
+
+/// witsock `send_to`/`recv_from`, or with `batch` `send_batch`/`recv_batch`.
+struct WitsockDatagrams {
+    sender: Socket,
+    receiver: Socket,
+    to: SockAddr,
+    batch: bool,
+    buffers: Vec<[u8; 2048]>,
+}
+
+impl WitsockDatagrams {
+    fn new(batch: bool) -> witsock::Result<WitsockDatagrams> {
+        let receiver = Socket::new(Domain::Ipv4, Type::Datagram, None)?;
+        receiver.bind(&loopback_v4())?;
+        let to = receiver.local_addr()?;
+        let sender = Socket::new(Domain::Ipv4, Type::Datagram, None)?;
+        sender.bind(&loopback_v4())?;
+        Ok(WitsockDatagrams {
+            sender,
+            receiver,
+            to,
+            batch,
+            buffers: vec![[0u8; 2048]; UDP_BURST],
+        })
+    }
+}
+
+impl DatagramLoop for WitsockDatagrams {
+    fn send_burst(&mut self, payload: &[u8], burst: usize) {
+        if self.batch {
+            let out = [witsock::OutgoingDatagram::new(payload, &self.to); UDP_BURST];
+            let mut sent = 0;
+            while sent < burst {
+                sent += self
+                    .sender
+                    .send_batch(&out[..burst - sent])
+                    .unwrap_or_else(|e| die("send_batch", e));
+            }
+        } else {
+            for _ in 0..burst {
+                self.sender
+                    .send_to(payload, &self.to, SendFlags::EMPTY)
+                    .unwrap_or_else(|e| die("send_to", e));
+            }
+        }
+    }
+
+    fn receive_burst(&mut self, burst: usize) {
+        if self.batch {
+            let mut got = 0;
+            while got < burst {
+                let mut slots: [witsock::IncomingDatagram<'_>; UDP_BURST] = {
+                    let mut buffers = self.buffers.iter_mut();
+                    std::array::from_fn(|_| {
+                        witsock::IncomingDatagram::new(buffers.next().expect("one per slot"))
+                    })
+                };
+                got += self
+                    .receiver
+                    .recv_batch(&mut slots[..burst - got])
+                    .unwrap_or_else(|e| die("recv_batch", e));
+            }
+        } else {
+            for _ in 0..burst {
+                self.receiver
+                    .recv_from(&mut self.buffers[0], RecvFlags::EMPTY)
+                    .unwrap_or_else(|e| die("recv_from", e));
+            }
+        }
+    }
+}
+
+/// `std::net::UdpSocket` (wasi-libc over wasi:sockets).
+struct StdDatagrams {
+    sender: std::net::UdpSocket,
+    receiver: std::net::UdpSocket,
+    to: SocketAddr,
+    buffer: [u8; 2048],
+}
+
+impl StdDatagrams {
+    fn new() -> std::io::Result<StdDatagrams> {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let to = receiver.local_addr()?;
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        Ok(StdDatagrams {
+            sender,
+            receiver,
+            to,
+            buffer: [0u8; 2048],
+        })
+    }
+}
+
+impl DatagramLoop for StdDatagrams {
+    fn send_burst(&mut self, payload: &[u8], burst: usize) {
+        for _ in 0..burst {
+            self.sender
+                .send_to(payload, self.to)
+                .unwrap_or_else(|e| die("send_to", e));
+        }
+    }
+
+    fn receive_burst(&mut self, burst: usize) {
+        for _ in 0..burst {
+            self.receiver
+                .recv_from(&mut self.buffer)
+                .unwrap_or_else(|e| die("recv_from", e));
+        }
+    }
+}
+
+/// `count` datagrams of `size` bytes (at most 2048), sent on loopback and
+/// received back by the same thread in bursts of [`UDP_BURST`]; prints
+/// datagrams per second (each sent and received once).
+fn bench_udp(variant: &str, count: usize, size: usize) -> String {
+    if size > 2048 {
+        die("bench-udp", "SIZE is at most 2048");
+    }
+    let mut datagrams: Box<dyn DatagramLoop> = match variant {
+        "witsock" | "witsock-batch" => Box::new(
+            WitsockDatagrams::new(variant == "witsock-batch")
+                .unwrap_or_else(|e| die("udp sockets", e)),
+        ),
+        "std" => Box::new(StdDatagrams::new().unwrap_or_else(|e| die("udp sockets", e))),
+        other => die("variant", other),
+    };
+    let payload = vec![0x5au8; size];
+    let bursts = count.div_ceil(UDP_BURST);
+    // A few bursts first, outside the clock.
+    for _ in 0..4 {
+        datagrams.send_burst(&payload, UDP_BURST);
+        datagrams.receive_burst(UDP_BURST);
+    }
+    let started = Instant::now();
+    for _ in 0..bursts {
+        datagrams.send_burst(&payload, UDP_BURST);
+        datagrams.receive_burst(UDP_BURST);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let total = bursts * UDP_BURST;
+    format!(
+        "bench-udp {}: {:.0} datagrams/s ({total} x {size} B in {secs:.3} s)",
+        contestant(variant),
+        total as f64 / secs
     )
 }
