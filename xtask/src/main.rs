@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         .parent()
         .expect("xtask lives in a directory of the workspace");
     if let Err(e) = std::env::set_current_dir(root) {
-        eprintln!("xtask: cannot enter the workspace root {}: {e}", root.display());
+        eprintln!(
+            "xtask: cannot enter the workspace root {}: {e}",
+            root.display()
+        );
         return ExitCode::FAILURE;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
