@@ -18,32 +18,9 @@ benches=(--bench accept --bench tcp --bench vectored --bench udp)
 cargo bench --package witsock "${benches[@]}" --no-run >&2
 cargo build --release --package witsock --example bench-report >&2
 
-# Percent of CPU time idle over the next second, from /proc/stat.
-idle_percent() {
-    local a b
-    read -ra a </proc/stat
-    sleep 1
-    read -ra b </proc/stat
-    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) ))
-    local total=0 i
-    for i in 1 2 3 4 5 6 7 8; do
-        total=$(( total + b[i] - a[i] ))
-    done
-    echo $(( total > 0 ? 100 * idle / total : 100 ))
-}
-
-wait_idle="${WAIT_IDLE:-300}"
-quiet=0
-for (( waited = 0; waited < wait_idle && quiet < 3; waited++ )); do
-    if [ "$(idle_percent)" -ge 80 ]; then
-        quiet=$(( quiet + 1 ))
-    else
-        quiet=0
-    fi
-done
-if [ "$wait_idle" -gt 0 ] && [ "$quiet" -lt 3 ]; then
-    echo "the machine stayed busy for ${wait_idle}s; running anyway" >&2
-fi
+# shellcheck source=benches/quiet.sh
+source benches/quiet.sh
+wait_for_quiet_machine
 
 runner=()
 if command -v taskset >/dev/null; then

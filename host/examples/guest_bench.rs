@@ -24,13 +24,17 @@
 //! the median of the per-round ratios to `std::net` (above 1: faster than
 //! std), with the interquartile range of those ratios.
 //!
+//! `benches/wasi.sh` builds everything and runs this pinned to one CPU
+//! (the guest thread, wasmtime-wasi's threads and the echo server share
+//! it); unpinned, the TCP rows mostly measure cross-CPU wake-ups. By hand:
+//!
 //! ```text
 //! P=host/tests/guests/witsock-probe/Cargo.toml
 //! cargo build --release --target wasm32-wasip2 --manifest-path $P \
 //!     --no-default-features --target-dir "$CARGO_TARGET_DIR/witsock-probe-wasi"
 //! cargo build --release --target wasm32-wasip2 --manifest-path $P \
 //!     --target-dir "$CARGO_TARGET_DIR/witsock-imports-guests"
-//! cargo run --release -p witsock-host --example guest_bench -- \
+//! taskset -c 1 cargo run --release -p witsock-host --example guest_bench -- \
 //!     "$CARGO_TARGET_DIR/witsock-probe-wasi/wasm32-wasip2/release/witsock-probe.wasm" \
 //!     "$CARGO_TARGET_DIR/witsock-imports-guests/wasm32-wasip2/release/witsock-probe.wasm"
 //! ```
