@@ -6,16 +6,28 @@ use std::process::ExitCode;
 
 use witsock_conformance::Backend;
 use witsock_host::conformance::{Column, Matrix};
+use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
-use witsock_host::{AddressRule, Guest, GuestStatus, Policy, RunOptions, Stdio, WitsockGuest};
+use witsock_host::{AddressRule, Guest, GuestStatus, Policy, Stdio, WitsockGuest, WitsockPolicy};
 
 const USAGE: &str = "\
-usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup] [-- ARGS...]
+usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup]
+                            [--allow-unix DIR]... [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
 
 A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
-Without rules the guest has no network. `run` exits with the guest's code
-(134 when it traps).
+Without rules the guest has no network. `run` serves both wasi:sockets
+and the witsock interface (`witsock:sockets/sockets`, imported by guests
+built with `--features witsock/imports`), under the same rules:
+--allow-bind RULE     bind (and listen) on the addresses of RULE
+--allow-connect RULE  connect, send datagrams to and receive them from
+                      the addresses of RULE
+--allow-lookup        name lookup
+--allow-unix DIR      Unix sockets inside the existing directory DIR
+                      (witsock interface only), preopened for the guest
+                      at its absolute path
+With any RULE, a listener accepts connections from any peer. `run` exits
+with the guest's code (134 when it traps).
 
 `conformance` runs the shared cases (those whose name contains NAME) on
 three backends: natively in this process; in the guest suite on
@@ -86,12 +98,15 @@ impl Failure {
 struct RunArgs {
     guest: PathBuf,
     policy: Policy,
+    /// The `--allow-unix` directories, as given.
+    unix_dirs: Vec<PathBuf>,
     guest_args: Vec<String>,
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let mut guest = None;
     let mut policy = Policy::deny_all();
+    let mut unix_dirs = Vec::new();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -107,6 +122,12 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
                 };
             }
             "--allow-lookup" => policy = policy.allow_ip_name_lookup(true),
+            "--allow-unix" => {
+                let dir = iter
+                    .next()
+                    .ok_or_else(|| Failure::usage(format!("{arg} needs a DIR")))?;
+                unix_dirs.push(PathBuf::from(dir));
+            }
             "--" => break,
             flag if flag.starts_with('-') => {
                 return Err(Failure::usage(format!("unknown option `{flag}`")))
@@ -122,18 +143,36 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     Ok(RunArgs {
         guest: guest.ok_or_else(|| Failure::usage("no GUEST.wasm given".to_string()))?,
         policy,
+        unix_dirs,
         guest_args: iter.cloned().collect(),
     })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
-    let guest = Guest::load(&args.guest).map_err(Failure::error)?;
+    // The directories are checked before the guest loads, as the rules are.
+    let mut witsock = WitsockPolicy::from_wasi_policy(&args.policy);
+    let mut preopens = Vec::with_capacity(args.unix_dirs.len());
+    for dir in &args.unix_dirs {
+        let granted = std::fs::canonicalize(dir)
+            .and_then(|canonical| {
+                witsock = std::mem::take(&mut witsock).allow_unix_dir(&canonical)?;
+                Ok(canonical)
+            })
+            .map_err(|e| Failure::error(format!("--allow-unix {}: {e}", dir.display())))?;
+        preopens.push(granted);
+    }
+    // The witsock imports are linked next to wasmtime-wasi: a guest that
+    // imports only wasi:sockets runs as it would without them.
+    let guest = WitsockGuest::load(&args.guest).map_err(Failure::error)?;
     let outcome = guest
-        .run(&RunOptions {
+        .run(&WitsockRunOptions {
             args: args.guest_args,
-            policy: args.policy,
+            preopens,
+            witsock,
+            wasi: args.policy,
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
+            ..WitsockRunOptions::default()
         })
         .map_err(Failure::error)?;
     match outcome.status {
@@ -356,6 +395,29 @@ mod tests {
         assert_eq!(args.filter.as_deref(), Some("tcp"));
         let missing = parse_conformance(&["--imports-guest".to_string()]);
         assert!(missing.is_err_and(|f| f.exit == USAGE_EXIT && f.show_usage));
+    }
+
+    #[test]
+    fn run_collects_unix_directories_and_leaves_guest_arguments_alone() {
+        let args: Vec<String> = [
+            "g.wasm",
+            "--allow-unix",
+            "a",
+            "--allow-lookup",
+            "--allow-unix",
+            "b",
+            "--",
+            "--allow-unix",
+            "c",
+        ]
+        .map(String::from)
+        .to_vec();
+        let args = parse_run(&args).unwrap_or_else(|f| panic!("{}", f.message));
+        assert_eq!(args.guest, Path::new("g.wasm"));
+        assert_eq!(args.unix_dirs, [Path::new("a"), Path::new("b")]);
+        assert!(args.policy.allows_ip_name_lookup());
+        assert!(!args.policy.allows_sockets());
+        assert_eq!(args.guest_args, ["--allow-unix", "c"]);
     }
 
     #[test]

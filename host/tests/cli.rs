@@ -190,6 +190,115 @@ fn the_guest_exit_code_and_arguments_pass_through() {
     assert_eq!(reports[0].outcome, witsock_conformance::Outcome::Pass);
 }
 
+/// The reports of the guest suite in `output`'s stdout.
+fn reports(output: &Output) -> Vec<witsock_conformance::Report> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(witsock_conformance::Report::from_json_line)
+        .collect()
+}
+
+#[test]
+fn run_serves_the_witsock_imports_under_the_rules() {
+    let guest = imports_support::guest_suite().path();
+    let output = host(&[
+        "run",
+        guest.to_str().expect("utf-8 path"),
+        "--allow-bind",
+        "127.0.0.0/8:*",
+        "--allow-connect",
+        "127.0.0.0/8:*",
+        "--",
+        "tcp_v4_connect_accept_send_receive",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", stderr(&output));
+    let reports = reports(&output);
+    assert_eq!(reports.len(), 1, "{stdout}");
+    assert_eq!(reports[0].case, "tcp_v4_connect_accept_send_receive");
+    // The imports build, not the wasi:sockets one, is what ran.
+    assert_eq!(
+        reports[0].backend,
+        witsock_conformance::Backend::WitsockImports.name()
+    );
+    assert_eq!(reports[0].outcome, witsock_conformance::Outcome::Pass);
+}
+
+#[test]
+fn run_without_rules_denies_the_witsock_imports() {
+    let guest = imports_support::guest_suite().path();
+    let output = host(&[
+        "run",
+        guest.to_str().expect("utf-8 path"),
+        "--",
+        "tcp_v4_connect_accept_send_receive",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{}", stderr(&output));
+    // The case reports its failure; the suite then exits 1.
+    let reports = reports(&output);
+    assert_eq!(reports.len(), 1, "{stdout}");
+    match &reports[0].outcome {
+        witsock_conformance::Outcome::Fail(detail) => {
+            // The first step of the case, binding its listener, is refused.
+            assert!(detail.contains("access denied"), "{detail}");
+            assert!(detail.starts_with("bind 127.0.0.1:"), "{detail}");
+        }
+        other => panic!("expected a failure, got {other:?}: {stdout}"),
+    }
+}
+
+#[test]
+fn allow_unix_grants_its_directory_only() {
+    let probe = imports_support::probe().path();
+    let probe = probe.to_str().expect("utf-8 path");
+    let root = imports_support::TempDir::new("cli-allow-unix");
+    let granted = root.path().join("granted");
+    let outside = root.path().join("outside");
+    std::fs::create_dir_all(&granted).expect("granted directory");
+    std::fs::create_dir_all(&outside).expect("outside directory");
+    let granted_arg = granted.to_str().expect("utf-8 path");
+    let unix_bind = |path: &std::path::Path| {
+        let path = path.to_str().expect("utf-8 path");
+        let output = host(&[
+            "run",
+            probe,
+            "--allow-unix",
+            granted_arg,
+            "--",
+            "unix-bind",
+            path,
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+
+    let inside = granted.join("a.sock");
+    let line = unix_bind(&inside);
+    assert!(line.starts_with("unix-bind: ok"), "{line}");
+    assert!(inside.exists(), "binding inside did not create the file");
+
+    let line = unix_bind(&outside.join("b.sock"));
+    assert!(line.starts_with("unix-bind: access-denied"), "{line}");
+    let left: Vec<_> = std::fs::read_dir(&outside).expect("listing").collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_missing_unix_directory_is_refused_before_loading() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-unix-dir");
+    let dir = dir.to_str().expect("utf-8 path");
+    // The guest is never loaded: a missing file is not reported.
+    let output = host(&["run", "missing.wasm", "--allow-unix", dir]);
+    assert_eq!(output.status.code(), Some(2));
+    let line = assert_one_clear_line(&output);
+    assert!(
+        line.starts_with(&format!("witsock-host: --allow-unix {dir}: ")),
+        "{line}"
+    );
+    assert!(line.contains("No such file"), "{line}");
+}
+
 #[test]
 fn usage_errors_exit_2_with_usage() {
     for args in [
@@ -198,6 +307,7 @@ fn usage_errors_exit_2_with_usage() {
         &["run"][..],
         &["run", "a.wasm", "b.wasm"][..],
         &["run", "a.wasm", "--allow-bind"][..],
+        &["run", "a.wasm", "--allow-unix"][..],
         &["run", "a.wasm", "--no-such-flag"][..],
         &["conformance", "--guest"][..],
         &["conformance", "--imports-guest"][..],
