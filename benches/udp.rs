@@ -25,9 +25,8 @@ static ALLOC: common::CountingAlloc = common::CountingAlloc;
 #[cfg(target_os = "linux")]
 mod linux {
     use std::hint::black_box;
-    use std::mem;
     use std::net::UdpSocket;
-    use std::os::fd::{AsRawFd, RawFd};
+    use std::os::fd::AsRawFd;
 
     use criterion::{Criterion, Throughput};
     use witsock::{
@@ -45,52 +44,6 @@ mod linux {
         s.bind(&common::loopback().into()).unwrap();
         let addr = s.local_addr().unwrap();
         (s, addr)
-    }
-
-    fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
-        // SAFETY: the value is a live c_int of the size given.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                (&value as *const libc::c_int).cast(),
-                mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0, "setsockopt: {}", std::io::Error::last_os_error());
-    }
-
-    /// One recvmsg(2) of a GRO-coalesced buffer: its length and the
-    /// segment size from the UDP_GRO control message (the whole length when
-    /// the kernel did not coalesce).
-    fn recv_gro(fd: RawFd, buf: &mut [u8], control: &mut [u64; 8]) -> (usize, usize) {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: msghdr is plain old data; all zeroes is an empty message.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = mem::size_of_val(control) as _;
-        // SAFETY: msg points at live buffers for the call.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-        assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-        let mut segment = n as usize;
-        // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG
-        // macros stay within them.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == libc::UDP_GRO {
-                    segment = (libc::CMSG_DATA(cmsg) as *const u16).read_unaligned() as usize;
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        (n as usize, segment)
     }
 
     pub fn datagrams(c: &mut Criterion) {
@@ -152,13 +105,13 @@ mod linux {
         let tx = UdpSocket::bind(common::loopback()).unwrap();
         let rx = UdpSocket::bind(common::loopback()).unwrap();
         tx.connect(rx.local_addr().unwrap()).unwrap();
-        set_int_option(
+        common::set_int_option(
             tx.as_raw_fd(),
             libc::SOL_UDP,
             libc::UDP_SEGMENT,
             SIZE as libc::c_int,
         );
-        set_int_option(rx.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1);
+        common::set_int_option(rx.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1);
         let superpacket = [0x42u8; SIZE * BURST];
         let mut big = vec![0u8; 64 * 1024];
         let mut control = [0u64; 8];
@@ -167,7 +120,7 @@ mod linux {
                 assert_eq!(tx.send(&superpacket).unwrap(), superpacket.len());
                 let mut datagrams = 0;
                 while datagrams < BURST {
-                    let (len, segment) = recv_gro(rx.as_raw_fd(), &mut big, &mut control);
+                    let (len, segment) = common::recv_gro(rx.as_raw_fd(), &mut big, &mut control);
                     datagrams += len.div_ceil(segment.max(1));
                 }
                 black_box(&big);

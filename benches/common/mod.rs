@@ -130,3 +130,55 @@ pub fn drain(s: &mut TcpStream, scratch: &mut [u8], mut len: usize) {
         len -= n;
     }
 }
+
+/// setsockopt(2) of an int option, panicking on failure (benchmark set-up).
+pub fn set_int_option(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) {
+    // SAFETY: the value is a live c_int of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "setsockopt: {}", std::io::Error::last_os_error());
+}
+
+/// One recvmsg(2) of a GRO-coalesced buffer: its length and the
+/// segment size from the UDP_GRO control message (the whole length when
+/// the kernel did not coalesce).
+pub fn recv_gro(fd: std::os::fd::RawFd, buf: &mut [u8], control: &mut [u64; 8]) -> (usize, usize) {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain old data; all zeroes is an empty message.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(control) as _;
+    // SAFETY: msg points at live buffers for the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    let mut segment = n as usize;
+    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG
+    // macros stay within them.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == libc::UDP_GRO {
+                segment = (libc::CMSG_DATA(cmsg) as *const u16).read_unaligned() as usize;
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    (n as usize, segment)
+}
