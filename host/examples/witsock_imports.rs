@@ -4,8 +4,14 @@
 //! A guest that uses witsock, built with its `imports` feature, imports
 //! `witsock:sockets/sockets` instead of wasi:sockets; this host provides
 //! it from its native sockets under a [`WitsockPolicy`] (here: loopback
-//! only, plus a directory for Unix sockets), and wasmtime-wasi provides the
+//! only, plus a fresh private directory for Unix sockets, which the guest
+//! finds in `WITSOCK_UNIX_SOCKET_DIR`), and wasmtime-wasi provides the
 //! rest of WASI (and `wasi:io/poll`, which witsock's pollables belong to).
+//!
+//! Grant a directory of the guest's own: a grant covers everything below
+//! it, so granting a shared one such as the system's temporary directory
+//! would hand the guest every socket other programs keep there (which is
+//! why `allow_unix_dir` refuses world-writable directories).
 //!
 //! ```text
 //! cargo build --release --target wasm32-wasip2 -p witsock-guest-tests --features witsock/imports
@@ -16,12 +22,13 @@
 //! Everything after the component's path is passed to it as arguments.
 //! The example exits with the guest's exit code (134 if it traps).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 use witsock_host::imports::{self, WitsockCtx, WitsockCtxView, WitsockPolicy};
 
 /// The store's data: WASI's context, witsock's, and the resource table
@@ -65,13 +72,17 @@ fn run(component: &str, guest_args: &[String]) -> wasmtime::Result<u8> {
         table: &mut state.table,
     })?;
 
-    // Loopback addresses, every port; Unix sockets in the temporary
-    // directory. Everything else is refused.
-    let policy = WitsockPolicy::loopback().allow_unix_dir(std::env::temp_dir())?;
+    // Loopback addresses, every port; Unix sockets in a directory made for
+    // this guest alone. Everything else is refused.
+    let unix_dir = PrivateDir::new()?;
+    let unix_path = unix_dir.0.to_string_lossy().into_owned();
+    let policy = WitsockPolicy::loopback().allow_unix_dir(&unix_dir.0)?;
     let wasi = WasiCtx::builder()
         .inherit_stdio()
         .arg(component)
         .args(guest_args)
+        .env("WITSOCK_UNIX_SOCKET_DIR", &unix_path)
+        .preopened_dir(&unix_dir.0, &unix_path, FsPerms::ReadWrite)?
         .build();
     let state = State {
         wasi,
@@ -95,4 +106,23 @@ fn run(component: &str, guest_args: &[String]) -> wasmtime::Result<u8> {
     // Dropping the store closes every socket the guest still held.
     drop(store);
     Ok(code)
+}
+
+/// A directory only this user can enter (mode 0700), created fresh under
+/// the temporary directory and removed with its contents on drop.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn new() -> std::io::Result<PrivateDir> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = std::env::temp_dir().join(format!("witsock-guest-{}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(PrivateDir(std::fs::canonicalize(path)?))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

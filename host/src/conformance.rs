@@ -58,6 +58,7 @@ impl Column {
             policy: Policy::loopback(),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
+            ..RunOptions::default()
         })?;
         Ok(Column::from_guest_run(&outcome, Backend::WasiP2))
     }

@@ -29,8 +29,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -75,7 +77,42 @@ pub struct RunOptions {
     pub stdout: Stdio,
     /// Where its stderr goes.
     pub stderr: Stdio,
+    /// How much memory and time it may take.
+    pub limits: GuestLimits,
 }
+
+/// What one guest run may take from the host beyond its sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// The most bytes any one of the guest's linear memories may grow to;
+    /// a growth past it traps the guest, saying so.
+    pub max_memory: usize,
+    /// The longest the run may last (wall time, `None` for no limit). The
+    /// deadline is checked while guest code runs: a guest blocked in a
+    /// host call (a blocking accept or receive) is stopped when that call
+    /// returns.
+    pub max_wall_time: Option<Duration>,
+}
+
+impl GuestLimits {
+    /// The default memory limit: 1 GiB.
+    pub const DEFAULT_MAX_MEMORY: usize = 1 << 30;
+}
+
+impl Default for GuestLimits {
+    /// [`DEFAULT_MAX_MEMORY`](GuestLimits::DEFAULT_MAX_MEMORY), no time
+    /// limit (a server runs until stopped).
+    fn default() -> GuestLimits {
+        GuestLimits {
+            max_memory: GuestLimits::DEFAULT_MAX_MEMORY,
+            max_wall_time: None,
+        }
+    }
+}
+
+/// How often the epoch of an engine whose guests have a time limit
+/// advances: the resolution of [`GuestLimits::max_wall_time`].
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How a guest run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,10 +190,12 @@ impl fmt::Display for HostError {
 
 impl std::error::Error for HostError {}
 
-/// The store's data: the WASI context and the guest's resources.
+/// The store's data: the WASI context, the guest's resources and its
+/// memory limit.
 struct GuestState {
     ctx: WasiCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
 
 impl WasiView for GuestState {
@@ -195,13 +234,16 @@ impl Guest {
         let mut linker = Linker::<GuestState>::new(&self.compiled.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| self.compiled.instantiate_error(e))?;
-        let store = Store::new(
+        let mut store = Store::new(
             &self.compiled.engine,
             GuestState {
                 ctx: builder.build(),
                 table: ResourceTable::new(),
+                limits: store_limits(&options.limits),
             },
         );
+        store.limiter(|state| &mut state.limits);
+        self.compiled.set_deadline(&mut store, &options.limits);
         self.compiled.run(store, &linker, captured, |_| {})
     }
 }
@@ -213,6 +255,16 @@ pub(crate) struct Compiled {
     pub(crate) engine: Engine,
     component: Component,
     pub(crate) compile_time: Duration,
+    /// Started with the first run that has a time limit.
+    epoch_ticker: OnceLock<()>,
+}
+
+/// The store limits for `limits`.
+pub(crate) fn store_limits(limits: &GuestLimits) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(limits.max_memory)
+        .trap_on_grow_failure(true)
+        .build()
 }
 
 /// The buffers of the streams a run captures.
@@ -233,7 +285,11 @@ impl Compiled {
         if !bytes.starts_with(b"\0asm") {
             return Err(load_error("not a WebAssembly file".to_string()));
         }
-        let engine = Engine::default();
+        // Epoch checks let a run's time limit stop it (they cost a load
+        // and a compare per function entry and loop).
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| load_error(format!("{e:#}")))?;
         let started = Instant::now();
         let component = Component::new(&engine, &bytes).map_err(|e| {
             if is_core_module(&bytes) {
@@ -247,7 +303,31 @@ impl Compiled {
             engine,
             component,
             compile_time: started.elapsed(),
+            epoch_ticker: OnceLock::new(),
         })
+    }
+
+    /// Sets the store's deadline from `limits` (none: as good as never),
+    /// starting the engine's epoch ticker if it is needed and not yet
+    /// running. It stops once the engine is gone.
+    pub(crate) fn set_deadline<T>(&self, store: &mut Store<T>, limits: &GuestLimits) {
+        let Some(time) = limits.max_wall_time else {
+            store.set_epoch_deadline(u64::MAX / 2);
+            return;
+        };
+        self.epoch_ticker.get_or_init(|| {
+            let engine = self.engine.weak();
+            std::thread::spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            });
+        });
+        let ticks = time.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX / 2));
+        store.epoch_deadline_trap();
     }
 
     /// `e`, which kept the component from being linked or instantiated.
@@ -350,16 +430,28 @@ fn capture(builder: &mut WasiCtxBuilder, how: Stdio, stream: Stream) -> Option<M
     Some(pipe)
 }
 
-/// The trap's own message (`wasm trap: wasm `unreachable` instruction
-/// executed`), without the wasm backtrace; the whole error otherwise.
+/// Why a guest stopped, on one line, without the wasm backtrace: the
+/// trap's own message (`wasm trap: wasm `unreachable` instruction
+/// executed`), or, for an error the host raised (a forged or stale handle,
+/// a full resource table), each message of the error's chain.
 fn trap_message(e: &wasmtime::Error) -> String {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{e:#}")
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return trap.to_string();
+    }
+    let reasons: Vec<String> = e
+        .chain()
+        .filter_map(|cause| {
+            let text = cause.to_string();
+            let line = text.lines().next()?.trim().to_string();
+            // The backtrace's context reads "error while executing at wasm
+            // backtrace:" with the frames below it.
+            (!line.is_empty() && !line.ends_with("wasm backtrace:")).then_some(line)
+        })
+        .collect();
+    if reasons.is_empty() {
+        "the guest stopped with an error that gives no reason".to_string()
+    } else {
+        reasons.join(": ")
     }
 }
 

@@ -1,18 +1,23 @@
 //! `witsock-host`: run a wasm32-wasip2 component under a socket policy, or
 //! the conformance matrix across witsock's backends.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use witsock_conformance::Backend;
 use witsock_host::conformance::{Column, Matrix};
 use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
-use witsock_host::{AddressRule, Guest, GuestStatus, Policy, Stdio, WitsockGuest, WitsockPolicy};
+use witsock_host::{
+    AddressRule, Guest, GuestLimits, GuestStatus, Policy, Stdio, WitsockGuest, WitsockPolicy,
+};
 
 const USAGE: &str = "\
 usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup]
-                            [--allow-unix DIR]... [-- ARGS...]
+                            [--allow-unix DIR]... [--allow-unix-shared DIR]...
+                            [--max-memory SIZE] [--max-wall-time SECONDS] [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
 
 A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
@@ -23,11 +28,20 @@ built with `--features witsock/imports`), under the same rules:
 --allow-connect RULE  connect, send datagrams to and receive them from
                       the addresses of RULE
 --allow-lookup        name lookup
---allow-unix DIR      Unix sockets inside the existing directory DIR
-                      (witsock interface only), preopened for the guest
-                      at its absolute path
+--allow-unix DIR      Unix sockets inside the existing private directory
+                      DIR (witsock interface only), preopened for the
+                      guest at its absolute path; a world-writable
+                      directory such as /tmp is refused
+--allow-unix-shared DIR
+                      the same for a world-writable DIR: the guest reaches
+                      every socket any user puts there
+--max-memory SIZE     the most any linear memory of the guest may grow to,
+                      in bytes or with a K, M or G suffix (default 1G)
+--max-wall-time SECONDS
+                      stop the guest after this long (default: no limit)
 With any RULE, a listener accepts connections from any peer. `run` exits
-with the guest's code (134 when it traps).
+with the guest's code (134 when it traps). Arguments for the guest must
+be UTF-8: WASI passes them as strings.
 
 `conformance` runs the shared cases (those whose name contains NAME) on
 three backends: natively in this process; in the guest suite on
@@ -47,15 +61,20 @@ const TRAP_EXIT: u8 = 134;
 const USAGE_EXIT: u8 = 2;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => parse_run(&args[1..]).and_then(run),
-        Some("conformance") => parse_conformance(&args[1..]).and_then(conformance),
-        Some("help" | "-h" | "--help") => {
+    // Arguments as the OS gives them: a path need not be UTF-8, and an
+    // argument that must be is refused with a message, not a panic.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let result = match args.first().map(|a| a.to_str()) {
+        Some(Some("run")) => parse_run(&args[1..]).and_then(run),
+        Some(Some("conformance")) => parse_conformance(&args[1..]).and_then(conformance),
+        Some(Some("help" | "-h" | "--help")) => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
-        Some(other) => Err(Failure::usage(format!("unknown command `{other}`"))),
+        Some(_) => Err(Failure::usage(format!(
+            "unknown command `{}`",
+            args[0].to_string_lossy()
+        ))),
         None => Err(Failure::usage("no command given".to_string())),
     };
     match result {
@@ -68,6 +87,16 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit)
         }
     }
+}
+
+/// `value` as text, or a usage error naming `what` it is.
+fn utf8<'a>(value: &'a OsStr, what: &str) -> Result<&'a str, Failure> {
+    value.to_str().ok_or_else(|| {
+        Failure::error(format!(
+            "{what} `{}` is not valid UTF-8",
+            value.to_string_lossy()
+        ))
+    })
 }
 
 /// A reason to stop, with the exit code.
@@ -98,67 +127,132 @@ impl Failure {
 struct RunArgs {
     guest: PathBuf,
     policy: Policy,
-    /// The `--allow-unix` directories, as given.
-    unix_dirs: Vec<PathBuf>,
+    /// The `--allow-unix` and `--allow-unix-shared` directories, as given,
+    /// each with whether it may be world-writable.
+    unix_dirs: Vec<(PathBuf, bool)>,
+    limits: GuestLimits,
     guest_args: Vec<String>,
 }
 
-fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
+fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut guest = None;
     let mut policy = Policy::deny_all();
     let mut unix_dirs = Vec::new();
+    let mut limits = GuestLimits::default();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--allow-bind" | "--allow-connect" => {
-                let value = iter
-                    .next()
-                    .ok_or_else(|| Failure::usage(format!("{arg} needs a RULE")))?;
-                let rule: AddressRule = value.parse().map_err(Failure::error)?;
-                policy = if arg == "--allow-bind" {
+        let mut value = |what: &str| {
+            iter.next()
+                .ok_or_else(|| Failure::usage(format!("{} needs {what}", arg.to_string_lossy())))
+        };
+        match arg.to_str() {
+            Some(flag @ ("--allow-bind" | "--allow-connect")) => {
+                let rule: AddressRule = utf8(value("a RULE")?, "the rule")?
+                    .parse()
+                    .map_err(Failure::error)?;
+                policy = if flag == "--allow-bind" {
                     policy.allow_bind(rule)
                 } else {
                     policy.allow_connect(rule)
                 };
             }
-            "--allow-lookup" => policy = policy.allow_ip_name_lookup(true),
-            "--allow-unix" => {
-                let dir = iter
-                    .next()
-                    .ok_or_else(|| Failure::usage(format!("{arg} needs a DIR")))?;
-                unix_dirs.push(PathBuf::from(dir));
+            Some("--allow-lookup") => policy = policy.allow_ip_name_lookup(true),
+            Some(flag @ ("--allow-unix" | "--allow-unix-shared")) => {
+                let dir = value("a DIR")?;
+                // The guest is given the directory at the same path, as a
+                // string.
+                utf8(dir, "the directory")?;
+                unix_dirs.push((PathBuf::from(dir), flag == "--allow-unix-shared"));
             }
-            "--" => break,
-            flag if flag.starts_with('-') => {
-                return Err(Failure::usage(format!("unknown option `{flag}`")))
+            Some("--max-memory") => {
+                limits.max_memory = parse_size(utf8(value("a SIZE")?, "the size")?)?;
             }
-            path if guest.is_none() => guest = Some(PathBuf::from(path)),
-            extra => {
+            Some("--max-wall-time") => {
+                let text = utf8(value("SECONDS")?, "the time")?;
+                let seconds: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| {
+                        Failure::error(format!(
+                            "--max-wall-time `{text}` is not a positive number of seconds"
+                        ))
+                    })?;
+                limits.max_wall_time = Some(
+                    Duration::try_from_secs_f64(seconds)
+                        .map_err(|e| Failure::error(format!("--max-wall-time `{text}`: {e}")))?,
+                );
+            }
+            Some("--") => break,
+            _ if arg.as_encoded_bytes().starts_with(b"-") => {
                 return Err(Failure::usage(format!(
-                    "unexpected argument `{extra}` (guest arguments go after `--`)"
+                    "unknown option `{}`",
+                    arg.to_string_lossy()
+                )))
+            }
+            _ if guest.is_none() => guest = Some(PathBuf::from(arg)),
+            _ => {
+                return Err(Failure::usage(format!(
+                    "unexpected argument `{}` (guest arguments go after `--`)",
+                    arg.to_string_lossy()
                 )))
             }
         }
     }
+    let guest_args = iter
+        .enumerate()
+        .map(|(i, arg)| utf8(arg, &format!("guest argument {}", i + 1)).map(str::to_string))
+        .collect::<Result<_, _>>()?;
     Ok(RunArgs {
         guest: guest.ok_or_else(|| Failure::usage("no GUEST.wasm given".to_string()))?,
         policy,
         unix_dirs,
-        guest_args: iter.cloned().collect(),
+        limits,
+        guest_args,
     })
+}
+
+/// A size in bytes: a number with an optional K, M or G (binary) suffix.
+fn parse_size(text: &str) -> Result<usize, Failure> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1usize << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            Failure::error(format!(
+                "--max-memory `{text}` is not a size (bytes, or a number with K, M or G)"
+            ))
+        })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // The directories are checked before the guest loads, as the rules are.
     let mut witsock = WitsockPolicy::from_wasi_policy(&args.policy);
     let mut preopens = Vec::with_capacity(args.unix_dirs.len());
-    for dir in &args.unix_dirs {
+    for (dir, shared) in &args.unix_dirs {
+        let flag = if *shared {
+            "--allow-unix-shared"
+        } else {
+            "--allow-unix"
+        };
         let granted = std::fs::canonicalize(dir)
             .and_then(|canonical| {
-                witsock = std::mem::take(&mut witsock).allow_unix_dir(&canonical)?;
+                let policy = std::mem::take(&mut witsock);
+                witsock = if *shared {
+                    policy.allow_shared_unix_dir(&canonical)?
+                } else {
+                    policy.allow_unix_dir(&canonical)?
+                };
                 Ok(canonical)
             })
-            .map_err(|e| Failure::error(format!("--allow-unix {}: {e}", dir.display())))?;
+            .map_err(|e| Failure::error(format!("{flag} {}: {e}", dir.display())))?;
         preopens.push(granted);
     }
     // The witsock imports are linked next to wasmtime-wasi: a guest that
@@ -172,6 +266,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             wasi: args.policy,
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
+            limits: args.limits,
             ..WitsockRunOptions::default()
         })
         .map_err(Failure::error)?;
@@ -191,23 +286,31 @@ struct ConformanceArgs {
     filter: Option<String>,
 }
 
-fn parse_conformance(args: &[String]) -> Result<ConformanceArgs, Failure> {
+fn parse_conformance(args: &[OsString]) -> Result<ConformanceArgs, Failure> {
     let mut guest = None;
     let mut imports_guest = None;
     let mut filter = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
-        let slot = match arg.as_str() {
-            "--guest" => &mut guest,
-            "--imports-guest" => &mut imports_guest,
-            "--filter" => &mut filter,
-            other => return Err(Failure::usage(format!("unexpected argument `{other}`"))),
+        let slot = match arg.to_str() {
+            Some("--guest") => &mut guest,
+            Some("--imports-guest") => &mut imports_guest,
+            Some("--filter") => &mut filter,
+            _ => {
+                return Err(Failure::usage(format!(
+                    "unexpected argument `{}`",
+                    arg.to_string_lossy()
+                )))
+            }
         };
         let value = iter
             .next()
-            .ok_or_else(|| Failure::usage(format!("{arg} needs a value")))?;
+            .ok_or_else(|| Failure::usage(format!("{} needs a value", arg.to_string_lossy())))?;
         *slot = Some(value.clone());
     }
+    let filter = filter
+        .map(|f| utf8(&f, "the filter").map(str::to_string))
+        .transpose()?;
     let guest = match guest {
         Some(path) => PathBuf::from(path),
         None => layout::wasi_guest_suite(&host_target_dir("--guest")?),
@@ -379,7 +482,7 @@ mod tests {
 
     #[test]
     fn guests_and_filter_can_be_named() {
-        let args: Vec<String> = [
+        let args: Vec<OsString> = [
             "--imports-guest",
             "b.wasm",
             "--filter",
@@ -387,19 +490,19 @@ mod tests {
             "--guest",
             "a.wasm",
         ]
-        .map(String::from)
+        .map(OsString::from)
         .to_vec();
         let args = parse_conformance(&args).unwrap_or_else(|f| panic!("{}", f.message));
         assert_eq!(args.guest, Path::new("a.wasm"));
         assert_eq!(args.imports_guest, Path::new("b.wasm"));
         assert_eq!(args.filter.as_deref(), Some("tcp"));
-        let missing = parse_conformance(&["--imports-guest".to_string()]);
+        let missing = parse_conformance(&["--imports-guest".into()]);
         assert!(missing.is_err_and(|f| f.exit == USAGE_EXIT && f.show_usage));
     }
 
     #[test]
     fn run_collects_unix_directories_and_leaves_guest_arguments_alone() {
-        let args: Vec<String> = [
+        let args: Vec<OsString> = [
             "g.wasm",
             "--allow-unix",
             "a",
@@ -410,11 +513,14 @@ mod tests {
             "--allow-unix",
             "c",
         ]
-        .map(String::from)
+        .map(OsString::from)
         .to_vec();
         let args = parse_run(&args).unwrap_or_else(|f| panic!("{}", f.message));
         assert_eq!(args.guest, Path::new("g.wasm"));
-        assert_eq!(args.unix_dirs, [Path::new("a"), Path::new("b")]);
+        assert_eq!(
+            args.unix_dirs,
+            [(PathBuf::from("a"), false), (PathBuf::from("b"), false)]
+        );
         assert!(args.policy.allows_ip_name_lookup());
         assert!(!args.policy.allows_sockets());
         assert_eq!(args.guest_args, ["--allow-unix", "c"]);

@@ -16,6 +16,7 @@ fn guest_connect(addr: SocketAddr, policy: Policy) -> (GuestStatus, String) {
             policy,
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
+            ..RunOptions::default()
         })
         .expect("the guest runs");
     (

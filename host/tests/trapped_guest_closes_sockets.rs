@@ -23,6 +23,7 @@ fn open_and_trap(guest: &witsock_host::Guest, count: usize) -> (GuestStatus, Str
             policy: Policy::loopback(),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
+            ..RunOptions::default()
         })
         .expect("the guest runs");
     (

@@ -255,14 +255,16 @@ pub(crate) fn ipv6(a: &wt::Ipv6SocketAddress) -> SocketAddrV6 {
     )
 }
 
-/// The WIT form of a socket address (an unknown family reads as unnamed:
-/// witsock only hands back families it knows).
+/// The WIT form of a socket address the kernel reported (an unknown family
+/// reads as unnamed: witsock only hands back families it knows). A Unix
+/// name the host bound through a pinned directory reads as the name the
+/// guest asked for.
 pub(crate) fn address_to_wit(addr: &SockAddr) -> wt::SocketAddress {
     if let Some(ip) = addr.as_socket() {
         return ip_to_wit(ip);
     }
     if let Some(path) = addr.as_unix_bytes() {
-        return wt::SocketAddress::Unix(path.to_vec());
+        return wt::SocketAddress::Unix(super::unix_path::guest_name(path));
     }
     if let Some(name) = addr.as_abstract_name() {
         return wt::SocketAddress::UnixAbstract(name.to_vec());

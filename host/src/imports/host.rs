@@ -7,8 +7,10 @@
 //! stale handle before the host sees it, so this is a second line).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::IoSliceMut;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +23,9 @@ use witsock::{
 use super::bindings::witsock::sockets::sockets as ws;
 use super::bindings::witsock::sockets::types as wt;
 use super::convert::{self, refusal};
-use super::policy::{AddressUse, PathRefusal, WitsockPolicy};
+use super::policy::{AddressUse, WitsockPolicy};
 use super::resource::{PortKey, SharedSocket, SocketReadiness, SocketResource};
+use super::unix_path::{ConfinedPath, PathRefusal, PathUse, UnixBinding};
 
 /// What a witsock call returns: the guest's result, or a trap.
 pub(crate) type HostResult<T> = wasmtime::Result<Result<T, wt::Error>>;
@@ -121,25 +124,42 @@ pub(crate) struct SendTarget {
     pub(crate) ty: Type,
 }
 
+/// An address the policy allowed, ready for the kernel. A Unix path keeps
+/// open the descriptor its name goes through, until the call is made (and,
+/// for a bind, as long as the socket lives).
+#[derive(Debug)]
+pub(crate) struct CheckedAddress {
+    pub(crate) addr: SockAddr,
+    pub(crate) confined: Option<ConfinedPath>,
+}
+
+impl From<SockAddr> for CheckedAddress {
+    fn from(addr: SockAddr) -> CheckedAddress {
+        CheckedAddress {
+            addr,
+            confined: None,
+        }
+    }
+}
+
 /// The address to use for a Unix name under `policy`.
 fn unix_address(
     policy: &WitsockPolicy,
     addr: &wt::SocketAddress,
-    existing: bool,
-) -> Result<SockAddr, wt::Error> {
+    use_: PathUse,
+) -> Result<CheckedAddress, wt::Error> {
     match addr {
         wt::SocketAddress::Unix(bytes) => {
             let path = convert::unix_path(bytes).map_err(convert::error)?;
-            let confined = if existing {
-                policy.confine_existing_path(path)
-            } else {
-                policy.confine_new_path(path)
-            };
-            match confined {
-                Ok(path) => SockAddr::unix(path).map_err(convert::error),
+            match policy.confine(path, use_) {
+                Ok(confined) => Ok(CheckedAddress {
+                    addr: SockAddr::unix(OsStr::from_bytes(&confined.kernel_name))
+                        .map_err(convert::error)?,
+                    confined: Some(confined),
+                }),
                 Err(PathRefusal::Denied) => Err(refusal(wt::ErrorCode::AccessDenied)),
-                // What the kernel answers for a directory that is not there.
-                Err(PathRefusal::Missing) if existing => {
+                // What the kernel answers for a name that is not there.
+                Err(PathRefusal::Missing) if use_ == PathUse::Existing => {
                     Err(refusal(wt::ErrorCode::ConnectionRefused))
                 }
                 Err(PathRefusal::Missing) => Err(refusal(wt::ErrorCode::AddressNotAvailable)),
@@ -147,30 +167,51 @@ fn unix_address(
             }
         }
         wt::SocketAddress::UnixAbstract(name) if policy.permits_abstract(name) => {
-            SockAddr::unix_abstract(name).map_err(convert::error)
+            Ok(SockAddr::unix_abstract(name)
+                .map_err(convert::error)?
+                .into())
         }
         wt::SocketAddress::UnixAbstract(_) => Err(refusal(wt::ErrorCode::AccessDenied)),
-        _ => convert::address(addr).map_err(convert::error),
+        _ => Ok(convert::address(addr).map_err(convert::error)?.into()),
     }
 }
 
 /// The address a guest sends to, connects to or binds, checked against
 /// `policy` for `use_` (IP) or the granted directories and prefixes
 /// (Unix).
+///
+/// A destination (`Connect`, `Send`) must name a peer: the unspecified
+/// address and port 0 are `invalid-argument`, as on wasi:sockets (the
+/// kernel would take them for the local host).
 pub(crate) fn checked_address(
     policy: &WitsockPolicy,
     addr: &wt::SocketAddress,
     use_: AddressUse,
-) -> Result<SockAddr, wt::Error> {
+) -> Result<CheckedAddress, wt::Error> {
     match addr {
         wt::SocketAddress::Ipv4(_) | wt::SocketAddress::Ipv6(_) => {
             let sock = convert::address(addr).map_err(convert::error)?;
-            match sock.as_socket() {
-                Some(ip) if policy.permits(ip, use_) => Ok(sock),
-                _ => Err(refusal(wt::ErrorCode::AccessDenied)),
+            let Some(ip) = sock.as_socket() else {
+                return Err(refusal(wt::ErrorCode::InvalidArgument));
+            };
+            let destination = matches!(use_, AddressUse::Connect | AddressUse::Send);
+            if destination && (ip.ip().to_canonical().is_unspecified() || ip.port() == 0) {
+                return Err(refusal(wt::ErrorCode::InvalidArgument));
+            }
+            if policy.permits(ip, use_) {
+                Ok(sock.into())
+            } else {
+                Err(refusal(wt::ErrorCode::AccessDenied))
             }
         }
-        _ => unix_address(policy, addr, use_ != AddressUse::Bind),
+        _ => {
+            let path_use = if use_ == AddressUse::Bind {
+                PathUse::Create
+            } else {
+                PathUse::Existing
+            };
+            unix_address(policy, addr, path_use)
+        }
     }
 }
 
@@ -334,43 +375,68 @@ impl WitsockCtxView<'_> {
         this: Resource<SocketResource>,
         addr: wt::SocketAddress,
     ) -> HostResult<()> {
-        let addr = match checked_address(&self.ctx.policy, &addr, AddressUse::Bind) {
-            Ok(addr) => addr,
+        let checked = match checked_address(&self.ctx.policy, &addr, AddressUse::Bind) {
+            Ok(checked) => checked,
             Err(e) => return Ok(Err(e)),
         };
-        self.bind_checked(&this, &addr)
+        if let Some(ip) = checked.addr.as_socket() {
+            if !self.permits_bind(self.socket(&this)?, ip) {
+                refuse!(AccessDenied);
+            }
+        }
+        self.bind_checked(&this, checked)
+    }
+
+    /// Whether the policy lets `resource` be bound to `ip`: a dual-stack
+    /// IPv6 socket on the unspecified address is bound to IPv4's as well,
+    /// and needs both allowed.
+    fn permits_bind(&self, resource: &SocketResource, ip: SocketAddr) -> bool {
+        let policy = &self.ctx.policy;
+        if !policy.permits(ip, AddressUse::Bind) {
+            return false;
+        }
+        let dual_stack = resource.domain == Domain::Ipv6
+            && ip.is_ipv6()
+            && ip.ip().is_unspecified()
+            && !matches!(
+                resource.socket().option(OptionName::Ipv6Only),
+                Ok(SocketOption::Ipv6Only(true))
+            );
+        !dual_stack || policy.permits((Ipv4Addr::UNSPECIFIED, ip.port()).into(), AddressUse::Bind)
     }
 
     /// Binds to an address the policy allowed, keeping a port the guest
-    /// does not hold from being shared.
-    fn bind_checked(&mut self, this: &Resource<SocketResource>, addr: &SockAddr) -> HostResult<()> {
+    /// does not hold from being shared: a sharing bind goes ahead only onto
+    /// exactly the address and port a socket of the guest is bound to.
+    fn bind_checked(
+        &mut self,
+        this: &Resource<SocketResource>,
+        checked: CheckedAddress,
+    ) -> HostResult<()> {
         let resource = self.table.get(this)?;
-        let ip = addr.as_socket();
+        let stream = resource.ty != Type::Datagram;
+        let ip = checked.addr.as_socket();
         let held = ip.is_some_and(|ip| {
-            ip.port() != 0
-                && self.ctx.ports.contains_key(&PortKey {
-                    stream: resource.ty != Type::Datagram,
-                    port: ip.port(),
-                })
+            ip.port() != 0 && self.ctx.ports.contains_key(&PortKey::new(stream, ip))
         });
         let result = if ip.is_some()
             && resource.shares_ports
             && !held
             && !self.ctx.policy.allows_shared_ports()
         {
-            bind_unshared(resource.socket(), resource.ty, addr)
+            bind_unshared(resource.socket(), resource.ty, &checked.addr)
         } else {
-            resource.socket().bind(addr)
+            resource.socket().bind(&checked.addr)
         };
         guest!(result);
-        let port = ip.and_then(|_| resource.socket().local_addr().ok()?.as_socket());
-        let key = port.map(|local| PortKey {
-            stream: resource.ty != Type::Datagram,
-            port: local.port(),
-        });
+        let local = ip.and_then(|_| resource.socket().local_addr().ok()?.as_socket());
         let resource = self.table.get_mut(this)?;
         resource.bound = true;
-        if let (Some(key), None) = (key, resource.claimed_port) {
+        if let Some(confined) = checked.confined {
+            resource.unix_binding = Some(Arc::new(UnixBinding::register(confined)));
+        }
+        if let (Some(local), None) = (local, resource.claimed_port) {
+            let key = PortKey::new(stream, local);
             resource.claimed_port = Some(key);
             *self.ctx.ports.entry(key).or_insert(0) += 1;
         }
@@ -398,12 +464,15 @@ impl WitsockCtxView<'_> {
             return Ok(Ok(()));
         }
         let any = unspecified(resource.domain);
-        if for_listen && !self.ctx.policy.permits(any, AddressUse::Bind) {
+        if for_listen && !self.permits_bind(resource, any) {
             refuse!(AccessDenied);
         }
-        self.bind_checked(this, &any.into())
+        self.bind_checked(this, SockAddr::from(any).into())
     }
 
+    /// Listens once the address the socket is bound to, with the port it
+    /// actually has, is allowed: a rule for port 0 lets a socket bind to a
+    /// port the system picks, not listen on it (as on wasi:sockets).
     pub(crate) fn listen(
         &mut self,
         this: Resource<SocketResource>,
@@ -420,8 +489,14 @@ impl WitsockCtxView<'_> {
         if let Err(e) = self.settle_implicit_bind(&this, true)? {
             return Ok(Err(e));
         }
-        let socket = self.socket(&this)?.socket();
-        Ok(socket.listen(backlog).map_err(convert::error))
+        let resource = self.socket(&this)?;
+        let local = resource.socket().local_addr().ok();
+        if let Some(ip) = local.as_ref().and_then(SockAddr::as_socket) {
+            if !self.permits_bind(resource, ip) {
+                refuse!(AccessDenied);
+            }
+        }
+        Ok(resource.socket().listen(backlog).map_err(convert::error))
     }
 
     pub(crate) fn try_accept(
@@ -433,6 +508,8 @@ impl WitsockCtxView<'_> {
         }
         let listener = self.socket(&this)?;
         let (domain, ty) = (listener.domain, listener.ty);
+        // The accepted socket's local name is the listener's.
+        let binding = listener.unix_binding.clone();
         loop {
             let listener = self.socket(&this)?;
             let (socket, peer) = match guest!(listener.socket().try_accept()) {
@@ -447,7 +524,9 @@ impl WitsockCtxView<'_> {
                 }
             }
             let peer = convert::address_to_wit(&peer);
-            return match self.push(SocketResource::new(socket, domain, ty, true))? {
+            let mut accepted = SocketResource::new(socket, domain, ty, true);
+            accepted.unix_binding = binding;
+            return match self.push(accepted)? {
                 Ok(handle) => Ok(Ok(Some((handle, peer)))),
                 Err(e) => Ok(Err(e)),
             };
@@ -465,15 +544,15 @@ impl WitsockCtxView<'_> {
         } else {
             AddressUse::Connect
         };
-        let addr = match checked_address(&self.ctx.policy, &addr, use_) {
-            Ok(addr) => addr,
+        let checked = match checked_address(&self.ctx.policy, &addr, use_) {
+            Ok(checked) => checked,
             Err(e) => return Ok(Err(e)),
         };
         if let Err(e) = self.settle_implicit_bind(&this, false)? {
             return Ok(Err(e));
         }
         let socket = self.socket(&this)?.socket();
-        let connected = guest!(socket.start_connect(&addr));
+        let connected = guest!(socket.start_connect(&checked.addr));
         self.table.get_mut(&this)?.bound = true;
         Ok(Ok(connected))
     }
@@ -503,7 +582,7 @@ impl WitsockCtxView<'_> {
         &mut self,
         this: &Resource<SocketResource>,
         addr: &wt::SocketAddress,
-    ) -> wasmtime::Result<Result<(SendTarget, SockAddr), wt::Error>> {
+    ) -> wasmtime::Result<Result<(SendTarget, CheckedAddress), wt::Error>> {
         let resource = self.socket(this)?;
         let use_ = if resource.ty == Type::Datagram {
             AddressUse::Send
@@ -539,13 +618,14 @@ impl WitsockCtxView<'_> {
         }
     }
 
-    /// Whether receives on this socket must look at each sender.
+    /// Whether receives on this socket must look at each sender. An IPv6
+    /// socket may be dual-stack and receive from IPv4 senders too, so it
+    /// skips the check only when both families may send to it.
     fn filters_senders(&self, resource: &SocketResource) -> bool {
+        let policy = &self.ctx.policy;
         resource.is_ip_datagram()
-            && !self
-                .ctx
-                .policy
-                .receives_from_anyone(resource.domain == Domain::Ipv4)
+            && !(policy.receives_from_anyone(true)
+                && (resource.domain == Domain::Ipv4 || policy.receives_from_anyone(false)))
     }
 
     pub(crate) fn receive(

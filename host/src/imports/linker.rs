@@ -13,11 +13,11 @@ use std::io::IoSlice;
 
 use wasmtime::component::{ComponentType, Lift, Linker, Resource, ResourceType, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
-use witsock::{OutgoingDatagram, SockAddr, Type, MAX_BATCH};
+use witsock::{OutgoingDatagram, Type, MAX_BATCH};
 
 use super::bindings::witsock::sockets::types as wt;
 use super::convert::{self, refusal};
-use super::host::{checked_address, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
+use super::host::{checked_address, CheckedAddress, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
 use super::policy::AddressUse;
 use super::resource::SocketResource;
 
@@ -186,7 +186,7 @@ pub(crate) fn add<T: Send + 'static>(
             let sent = target
                 .shared
                 .socket
-                .send_to(payload, &addr, convert::send_flags(flags));
+                .send_to(payload, &addr.addr, convert::send_flags(flags));
             Ok((sent.map(|n| n as u64).map_err(convert::error),))
         },
     )?;
@@ -231,7 +231,7 @@ pub(crate) fn add<T: Send + 'static>(
             // only one chunk's addresses whatever the batch's length.
             let mut sent = 0usize;
             let mut items = Vec::with_capacity(MAX_BATCH.min(datagrams.len()));
-            let mut addrs: Vec<Option<SockAddr>> = Vec::with_capacity(items.capacity());
+            let mut addrs: Vec<Option<CheckedAddress>> = Vec::with_capacity(items.capacity());
             let mut first_error = None;
             let mut index = 0;
             'chunks: while index < datagrams.len() {
@@ -269,7 +269,7 @@ pub(crate) fn add<T: Send + 'static>(
                     .map(|(item, addr)| {
                         let data = item.data.as_le_slice(&store);
                         match addr {
-                            Some(addr) => OutgoingDatagram::new(data, addr),
+                            Some(checked) => OutgoingDatagram::new(data, &checked.addr),
                             None => OutgoingDatagram::connected(data),
                         }
                     })

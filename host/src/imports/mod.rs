@@ -76,6 +76,7 @@ mod linker;
 pub mod policy;
 mod resource;
 mod run;
+mod unix_path;
 
 use wasmtime::component::Linker;
 

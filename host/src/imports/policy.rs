@@ -23,12 +23,13 @@
 //! or socket pairs ([`allow_socket_pairs`](WitsockPolicy::allow_socket_pairs)).
 //! Otherwise creating one is `unsupported`, as `capabilities` then says.
 //!
-//! A path is confined to the granted directories: the parent of a path to
-//! bind (and the whole path to connect or send to, following a final
-//! symlink) is canonicalised, and must lie inside one of them; the kernel
-//! is then handed the canonical path, so `..` and symlinks cannot lead
-//! out. A name that exists but cannot be resolved (a dangling symlink) is
-//! refused.
+//! A path is confined to the granted directories, each held open: the path
+//! must be absolute and start with a granted directory's path, and the rest
+//! is walked beneath that directory without following any symlink or `..`;
+//! the kernel is handed the descriptor the walk ended on, so nothing is
+//! resolved twice (see [`unix_path`](super::unix_path)). A world-writable
+//! directory (`/tmp`) is granted only when forced
+//! ([`allow_shared_unix_dir`](WitsockPolicy::allow_shared_unix_dir)).
 //!
 //! # Options
 //!
@@ -56,9 +57,10 @@
 //! either).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use super::unix_path::{self, ConfinedPath, GrantedDir, PathRefusal, PathUse};
 use crate::policy::{AddressRule, Policy};
 
 /// Quotas for one guest.
@@ -94,7 +96,7 @@ pub struct WitsockPolicy {
     accept: Vec<AddressRule>,
     send: Vec<AddressRule>,
     receive: Vec<AddressRule>,
-    unix_dirs: Vec<PathBuf>,
+    unix_dirs: Vec<GrantedDir>,
     abstract_prefixes: Vec<Vec<u8>>,
     socket_pairs: bool,
     name_lookup: bool,
@@ -117,18 +119,6 @@ pub enum AddressUse {
     Send,
     /// Receiving datagrams from it.
     Receive,
-}
-
-/// Why a Unix path is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PathRefusal {
-    /// Outside every granted directory, or not resolvable.
-    Denied,
-    /// Inside a granted directory, in a directory that does not exist (the
-    /// kernel's ENOENT).
-    Missing,
-    /// Not a path that names a socket (`/`, `..`, a trailing `/`).
-    Invalid,
 }
 
 impl WitsockPolicy {
@@ -220,20 +210,32 @@ impl WitsockPolicy {
             .allow_udp_peer(rule)
     }
 
-    /// Grants Unix socket paths inside `dir` (canonicalised now: it must
-    /// exist). Turns Unix sockets on.
+    /// Grants Unix socket paths inside `dir`, which is opened now and held
+    /// open. Turns Unix sockets on.
     ///
     /// # Errors
-    /// The error of canonicalising `dir`.
-    pub fn allow_unix_dir(mut self, dir: impl AsRef<Path>) -> std::io::Result<WitsockPolicy> {
-        let dir = std::fs::canonicalize(dir)?;
-        if !dir.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{} is not a directory", dir.display()),
-            ));
-        }
-        self.unix_dirs.push(dir);
+    /// When `dir` cannot be opened, is not a directory, or is
+    /// world-writable (as `/tmp` is: a grant reaches the whole subtree, so
+    /// it would reach every user's sockets there; grant a private
+    /// directory, or force it with
+    /// [`allow_shared_unix_dir`](WitsockPolicy::allow_shared_unix_dir)); on
+    /// systems without `/proc/self/fd`, where paths cannot be pinned.
+    pub fn allow_unix_dir(self, dir: impl AsRef<Path>) -> std::io::Result<WitsockPolicy> {
+        self.grant_unix_dir(dir.as_ref(), false)
+    }
+
+    /// Grants Unix socket paths inside `dir` like
+    /// [`allow_unix_dir`](WitsockPolicy::allow_unix_dir), even when it is
+    /// world-writable.
+    ///
+    /// # Errors
+    /// As for `allow_unix_dir`, but for being world-writable.
+    pub fn allow_shared_unix_dir(self, dir: impl AsRef<Path>) -> std::io::Result<WitsockPolicy> {
+        self.grant_unix_dir(dir.as_ref(), true)
+    }
+
+    fn grant_unix_dir(mut self, dir: &Path, shared: bool) -> std::io::Result<WitsockPolicy> {
+        self.unix_dirs.push(GrantedDir::open(dir, shared)?);
         Ok(self)
     }
 
@@ -352,89 +354,10 @@ impl WitsockPolicy {
             .any(|prefix| name.starts_with(prefix))
     }
 
-    /// The canonical path to bind for `path`: its parent resolved, inside
-    /// a granted directory, joined with the final name.
-    pub(crate) fn confine_new_path(&self, path: &Path) -> Result<PathBuf, PathRefusal> {
-        let name = final_name(path)?;
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let parent = match std::fs::canonicalize(parent) {
-            Ok(parent) => parent,
-            Err(_) => return Err(self.missing_or_denied(parent)),
-        };
-        if !self.is_granted(&parent) {
-            return Err(PathRefusal::Denied);
-        }
-        Ok(parent.join(name))
-    }
-
-    /// The canonical path to connect or send to for `path`: the whole path
-    /// resolved (a final symlink followed), inside a granted directory. A
-    /// name that does not exist yet keeps its resolved parent, so the
-    /// kernel answers as it would (nobody listens there).
-    pub(crate) fn confine_existing_path(&self, path: &Path) -> Result<PathBuf, PathRefusal> {
-        match std::fs::canonicalize(path) {
-            Ok(resolved) if self.is_granted_file(&resolved) => Ok(resolved),
-            Ok(_) => Err(PathRefusal::Denied),
-            Err(_) => {
-                let candidate = self.confine_new_path(path)?;
-                // Something is there that does not resolve (a dangling
-                // symlink): it could point anywhere later.
-                if std::fs::symlink_metadata(&candidate).is_ok() {
-                    return Err(PathRefusal::Denied);
-                }
-                Ok(candidate)
-            }
-        }
-    }
-
-    /// A directory that does not resolve: `Missing` when the nearest
-    /// ancestor that does is granted (the guest may see what is there),
-    /// `Denied` otherwise.
-    fn missing_or_denied(&self, dir: &Path) -> PathRefusal {
-        let granted = dir
-            .ancestors()
-            .skip(1)
-            .find_map(|ancestor| {
-                let ancestor = if ancestor.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    ancestor
-                };
-                std::fs::canonicalize(ancestor).ok()
-            })
-            .is_some_and(|resolved| self.is_granted(&resolved));
-        if granted {
-            PathRefusal::Missing
-        } else {
-            PathRefusal::Denied
-        }
-    }
-
-    fn is_granted(&self, dir: &Path) -> bool {
-        self.unix_dirs
-            .iter()
-            .any(|granted| dir.starts_with(granted))
-    }
-
-    fn is_granted_file(&self, file: &Path) -> bool {
-        file.parent().is_some_and(|parent| self.is_granted(parent))
-    }
-}
-
-/// The last component of a path that names a socket file.
-fn final_name(path: &Path) -> Result<&std::ffi::OsStr, PathRefusal> {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = path.as_os_str().as_bytes();
-    // `Path` forgets a trailing `/` or `/.`; the kernel does not.
-    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") || bytes == b"." {
-        return Err(PathRefusal::Invalid);
-    }
-    match path.components().next_back() {
-        Some(std::path::Component::Normal(name)) => Ok(name),
-        _ => Err(PathRefusal::Invalid),
+    /// `path` resolved beneath a granted directory, to bind (`Create`) or
+    /// to connect or send to (`Existing`).
+    pub(crate) fn confine(&self, path: &Path, use_: PathUse) -> Result<ConfinedPath, PathRefusal> {
+        unix_path::confine(&self.unix_dirs, path, use_)
     }
 }
 
@@ -516,73 +439,5 @@ mod tests {
         assert!(WitsockPolicy::deny_all()
             .allow_abstract_prefix("")
             .permits_abstract(b""));
-    }
-
-    #[test]
-    fn paths_stay_inside_granted_directories() {
-        let root = std::env::temp_dir().join(format!("witsock-policy-{}", std::process::id()));
-        let granted = root.join("granted");
-        let outside = root.join("outside");
-        std::fs::create_dir_all(&granted).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        std::os::unix::fs::symlink(&outside, granted.join("escape")).unwrap();
-        std::os::unix::fs::symlink(outside.join("s.sock"), granted.join("link.sock")).unwrap();
-        std::os::unix::fs::symlink(outside.join("gone"), granted.join("dangling")).unwrap();
-        std::fs::write(outside.join("s.sock"), b"").unwrap();
-        let policy = WitsockPolicy::deny_all().allow_unix_dir(&granted).unwrap();
-        let canonical = std::fs::canonicalize(&granted).unwrap();
-
-        assert_eq!(
-            policy.confine_new_path(&granted.join("a.sock")),
-            Ok(canonical.join("a.sock"))
-        );
-        assert_eq!(
-            policy.confine_new_path(&granted.join("sub/../a.sock")),
-            Err(PathRefusal::Missing),
-            "a missing directory in a granted one"
-        );
-        assert_eq!(
-            policy.confine_new_path(&outside.join("sub/a.sock")),
-            Err(PathRefusal::Denied),
-            "a missing directory elsewhere"
-        );
-        assert_eq!(
-            policy.confine_new_path(&granted.join("../outside/a.sock")),
-            Err(PathRefusal::Denied)
-        );
-        assert_eq!(
-            policy.confine_new_path(&granted.join("escape/a.sock")),
-            Err(PathRefusal::Denied)
-        );
-        assert_eq!(
-            policy.confine_new_path(&outside.join("a.sock")),
-            Err(PathRefusal::Denied)
-        );
-        assert_eq!(
-            policy.confine_new_path(&granted.join("..")),
-            Err(PathRefusal::Invalid)
-        );
-        assert_eq!(
-            policy.confine_new_path(Path::new("/")),
-            Err(PathRefusal::Invalid)
-        );
-        assert_eq!(
-            policy.confine_new_path(&granted.join("a.sock/")),
-            Err(PathRefusal::Invalid)
-        );
-        // Connecting follows a final symlink, so it is checked too.
-        assert_eq!(
-            policy.confine_existing_path(&granted.join("link.sock")),
-            Err(PathRefusal::Denied)
-        );
-        assert_eq!(
-            policy.confine_existing_path(&granted.join("dangling")),
-            Err(PathRefusal::Denied)
-        );
-        assert_eq!(
-            policy.confine_existing_path(&granted.join("missing.sock")),
-            Ok(canonical.join("missing.sock"))
-        );
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! [`ResourceTable`](wasmtime::component::ResourceTable), and the pollable
 //! `subscribe` hands out.
 
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -10,6 +11,8 @@ use tokio::io::unix::AsyncFd;
 use wasmtime_wasi::async_trait;
 use wasmtime_wasi::p2::Pollable;
 use witsock::{Domain, Interest, Type};
+
+use super::unix_path::UnixBinding;
 
 /// A guest's socket: the host socket and what the policy needs to know
 /// about it.
@@ -25,13 +28,35 @@ pub struct SocketResource {
     pub(crate) shares_ports: bool,
     /// The socket is known to have a local address.
     pub(crate) bound: bool,
+    /// The Unix name the host bound it to through a pinned directory (for
+    /// an accepted socket, its listener's).
+    pub(crate) unix_binding: Option<Arc<UnixBinding>>,
 }
 
-/// A port in the guest's port table: TCP and UDP ports are apart.
+/// An address and port in the guest's port table: TCP and UDP apart, each
+/// local address (the unspecified one included) apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PortKey {
-    pub(crate) stream: bool,
-    pub(crate) port: u16,
+    stream: bool,
+    ip: IpAddr,
+    port: u16,
+    scope_id: u32,
+}
+
+impl PortKey {
+    /// The key of `addr` (its IPv6 flow label left out: it names no
+    /// address).
+    pub(crate) fn new(stream: bool, addr: SocketAddr) -> PortKey {
+        PortKey {
+            stream,
+            ip: addr.ip(),
+            port: addr.port(),
+            scope_id: match addr {
+                SocketAddr::V6(v6) => v6.scope_id(),
+                SocketAddr::V4(_) => 0,
+            },
+        }
+    }
 }
 
 impl SocketResource {
@@ -46,6 +71,7 @@ impl SocketResource {
             claimed_port: None,
             shares_ports: false,
             bound,
+            unix_binding: None,
         }
     }
 

@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::Store;
+use wasmtime::{Store, StoreLimits};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use witsock_conformance::Backend;
 
 use super::{add_to_linker, Limits, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::conformance::Column;
-use crate::{AddressRule, Compiled, HostError, Policy, RunOutcome, Stdio};
+use crate::{
+    store_limits, AddressRule, Compiled, GuestLimits, HostError, Policy, RunOutcome, Stdio,
+};
 
 /// The environment variable that tells the guest suite where to put Unix
 /// socket files (a directory the host grants and preopens).
@@ -36,6 +38,8 @@ pub struct WitsockRunOptions {
     pub stdout: Stdio,
     /// Where its stderr goes.
     pub stderr: Stdio,
+    /// How much memory and time it may take.
+    pub limits: GuestLimits,
 }
 
 /// A compiled component that imports witsock, ready to run any number of
@@ -50,6 +54,7 @@ struct GuestState {
     wasi: WasiCtx,
     witsock: WitsockCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
 
 impl WasiView for GuestState {
@@ -114,14 +119,17 @@ impl WitsockGuest {
                 .map_err(|e| self.compiled.instantiate_error(e))?;
         }
         options.wasi.apply(&mut builder);
-        let store = Store::new(
+        let mut store = Store::new(
             &self.compiled.engine,
             GuestState {
                 wasi: builder.build(),
                 witsock: WitsockCtx::new(options.witsock.clone()),
                 table: ResourceTable::new(),
+                limits: store_limits(&options.limits),
             },
         );
+        store.limiter(|state| &mut state.limits);
+        self.compiled.set_deadline(&mut store, &options.limits);
         self.compiled.run(store, &self.linker, captured, |state| {
             observe(&state.witsock)
         })

@@ -13,6 +13,14 @@
 //! witsock-probe forged-handle | use-after-drop | wrong-handle-type | drop-socket-before-pollable
 //! witsock-probe pollable-mix | batch N | batch-refused
 //! witsock-probe long-unix-name LEN | poll-entries N
+//! witsock-probe unix-connect-loop PATH MILLIS | unix-bind-loop PATH MILLIS
+//!                                        connect to (bind) PATH again and again; count the outcomes
+//! witsock-probe reuse-port-after tcp|udp FIRST SECOND MILLIS
+//!                                        bind FIRST, then SECOND, both with reuse-port; count what SECOND gets
+//! witsock-probe udp-receive-count ADDR MILLIS [v6only]
+//!                                        bind ADDR, count datagrams and their senders
+//! witsock-probe listen ADDR [v6only]     bind and listen on ADDR
+//! witsock-probe grow-memory MIB | spin   take memory, or time, until stopped
 //! witsock-probe bench-throughput witsock|std|wasi ADDR MEBIBYTES
 //! witsock-probe bench-rtt witsock|std|wasi ADDR COUNT SIZE
 //! witsock-probe bench-udp witsock|witsock-batch|std COUNT SIZE
@@ -79,6 +87,21 @@ fn main() {
         ["batch", n] => report("batch", batch(count(n))),
         ["batch-refused"] => report("batch-refused", batch_refused()),
         ["poll-entries", n] => poll_entries(count(n)),
+        ["unix-connect-loop", path, ms] => unix_loop(path, millis(ms), false),
+        ["unix-bind-loop", path, ms] => unix_loop(path, millis(ms), true),
+        ["reuse-port-after", ty, first, second, ms] => report(
+            "reuse-port-after",
+            reuse_port_after(ty, ip(first), ip(second), millis(ms)),
+        ),
+        ["udp-receive-count", addr, ms, rest @ ..] => report(
+            "udp-receive-count",
+            udp_receive_count(ip(addr), millis(ms), rest == ["v6only"]),
+        ),
+        ["listen", addr, rest @ ..] => {
+            report("listen", listen(ip(addr), rest == ["v6only"]))
+        }
+        ["grow-memory", mib] => grow_memory(count(mib)),
+        ["spin"] => spin(),
         ["bench-throughput", variant, addr, mib] => bench_throughput(variant, ip(addr), count(mib)),
         ["bench-rtt", variant, addr, n, size] => {
             bench_rtt(variant, ip(addr), count(n), count(size))
@@ -97,6 +120,10 @@ fn ip(text: &str) -> SocketAddr {
         eprintln!("witsock-probe: `{text}` is not IP:PORT");
         std::process::exit(2)
     })
+}
+
+fn millis(text: &str) -> Duration {
+    Duration::from_millis(count(text) as u64)
 }
 
 fn count(text: &str) -> usize {
@@ -854,4 +881,148 @@ fn bench_udp(variant: &str, count: usize, size: usize) -> String {
         contestant(variant),
         total as f64 / secs
     )
+}
+
+/// Connects to `path` (or binds `path.N`, N counting up) until `time` has
+/// passed, counting each outcome by its WIT name; a bound file is removed
+/// again at once.
+fn unix_loop(path: &str, time: Duration, bind: bool) -> String {
+    let mode = if bind { "unix-bind-loop" } else { "unix-connect-loop" };
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    let end = Instant::now() + time;
+    let mut attempt = 0usize;
+    while Instant::now() < end {
+        attempt += 1;
+        // Each bind a name of its own: one left behind cannot make the
+        // next one `address-in-use`.
+        let path = if bind {
+            format!("{path}.{attempt}")
+        } else {
+            path.to_string()
+        };
+        let addr = match SockAddr::unix(&path) {
+            Ok(addr) => addr,
+            Err(e) => return report(mode, Err(e)),
+        };
+        let result = Socket::new(Domain::Unix, Type::Stream, None).and_then(|socket| {
+            if bind {
+                socket.bind(&addr)?;
+                let _ = std::fs::remove_file(&path);
+            } else {
+                socket.connect(&addr)?;
+            }
+            Ok(())
+        });
+        let name = match result {
+            Ok(()) => "ok",
+            Err(e) => e.code().wit_name(),
+        };
+        *outcomes.entry(name).or_default() += 1;
+    }
+    let counts: Vec<String> = outcomes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{mode}: {}", counts.join(" "))
+}
+
+/// Binds `first` with reuse-port, then `second` with reuse-port; if the
+/// second bind succeeds, receives datagrams (udp) or accepts connections
+/// (tcp) on it for `time` and reports how many.
+fn reuse_port_after(
+    ty: &str,
+    first: SocketAddr,
+    second: SocketAddr,
+    time: Duration,
+) -> witsock::Result<String> {
+    let ty = if ty == "udp" { Type::Datagram } else { Type::Stream };
+    let bind = |addr: SocketAddr| -> witsock::Result<Socket> {
+        let socket = Socket::new_nonblocking(domain(&addr), ty, None)?;
+        socket.set_option(SocketOption::ReusePort(true))?;
+        if addr.is_ipv6() {
+            socket.set_option(SocketOption::Ipv6Only(true))?;
+        }
+        socket.bind(&addr.into())?;
+        if ty == Type::Stream {
+            socket.listen(16)?;
+        }
+        Ok(socket)
+    };
+    let _first = bind(first)?;
+    let second = bind(second)?;
+    let port = second.local_addr()?;
+    let mut got = 0usize;
+    let end = Instant::now() + time;
+    let mut buf = [0u8; 64];
+    while Instant::now() < end {
+        let more = if ty == Type::Datagram {
+            match second.recv_from(&mut buf, RecvFlags::EMPTY) {
+                Ok(_) => true,
+                Err(e) if e.code() == witsock::ErrorCode::WouldBlock => false,
+                Err(e) => return Err(e),
+            }
+        } else {
+            second.try_accept()?.is_some()
+        };
+        if more {
+            got += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    Ok(format!("ok bound {port}, got {got}"))
+}
+
+/// Binds `addr` (IPv6 only if asked) and counts the datagrams that arrive
+/// in `time`, with their senders.
+fn udp_receive_count(addr: SocketAddr, time: Duration, v6only: bool) -> witsock::Result<String> {
+    let socket = Socket::new_nonblocking(domain(&addr), Type::Datagram, None)?;
+    if addr.is_ipv6() {
+        socket.set_option(SocketOption::Ipv6Only(v6only))?;
+    }
+    socket.bind(&addr.into())?;
+    // Tell the test the socket is ready.
+    println!("ready {}", socket.local_addr()?);
+    let mut senders = std::collections::BTreeSet::new();
+    let mut got = 0usize;
+    let end = Instant::now() + time;
+    let mut buf = [0u8; 64];
+    while Instant::now() < end {
+        match socket.recv_from(&mut buf, RecvFlags::EMPTY) {
+            Ok(meta) => {
+                got += 1;
+                senders.insert(meta.addr.to_string());
+            }
+            Err(e) if e.code() == witsock::ErrorCode::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let senders: Vec<String> = senders.into_iter().collect();
+    Ok(format!("ok received {got} from [{}]", senders.join(" ")))
+}
+
+fn listen(addr: SocketAddr, v6only: bool) -> witsock::Result<String> {
+    let socket = Socket::new(domain(&addr), Type::Stream, None)?;
+    if addr.is_ipv6() {
+        socket.set_option(SocketOption::Ipv6Only(v6only))?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(16)?;
+    Ok(format!("ok {}", socket.local_addr()?))
+}
+
+/// Takes `mib` MiB of memory, touching every page; prints what it got.
+fn grow_memory(mib: usize) -> String {
+    let mut blocks = Vec::new();
+    for _ in 0..mib {
+        blocks.push(vec![1u8; 1 << 20]);
+    }
+    format!("grow-memory: ok {} MiB", blocks.len())
+}
+
+/// Runs until stopped.
+fn spin() -> String {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
 }
