@@ -41,6 +41,9 @@ pub mod conformance;
 pub mod imports;
 pub mod layout;
 pub mod policy;
+mod wasi_quota;
+
+use wasi_quota::{QuotaView, SocketQuota};
 
 pub use imports::{WitsockCtx, WitsockCtxView, WitsockGuest, WitsockPolicy};
 pub use policy::{AddressRule, Policy, RuleError};
@@ -196,6 +199,13 @@ struct GuestState {
     ctx: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    sockets: SocketQuota,
+}
+
+impl QuotaView for GuestState {
+    fn quota(&mut self) -> (&mut SocketQuota, &ResourceTable) {
+        (&mut self.sockets, &self.table)
+    }
 }
 
 impl WasiView for GuestState {
@@ -233,6 +243,7 @@ impl Guest {
         options.policy.apply(&mut builder);
         let mut linker = Linker::<GuestState>::new(&self.compiled.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| wasi_quota::add_to_linker(&mut linker))
             .map_err(|e| self.compiled.instantiate_error(e))?;
         let mut store = Store::new(
             &self.compiled.engine,
@@ -240,6 +251,7 @@ impl Guest {
                 ctx: builder.build(),
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
+                sockets: SocketQuota::new(options.policy.max_sockets()),
             },
         );
         store.limiter(|state| &mut state.limits);

@@ -17,7 +17,8 @@ use witsock_host::{
 const USAGE: &str = "\
 usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup]
                             [--allow-unix DIR]... [--allow-unix-shared DIR]...
-                            [--max-memory SIZE] [--max-wall-time SECONDS] [-- ARGS...]
+                            [--max-sockets N] [--max-memory SIZE] [--max-wall-time SECONDS]
+                            [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
 
 A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
@@ -35,6 +36,8 @@ built with `--features witsock/imports`), under the same rules:
 --allow-unix-shared DIR
                       the same for a world-writable DIR: the guest reaches
                       every socket any user puts there
+--max-sockets N       the most sockets the guest may hold at once, on each
+                      interface (default 1024)
 --max-memory SIZE     the most any linear memory of the guest may grow to,
                       in bytes or with a K, M or G suffix (default 1G)
 --max-wall-time SECONDS
@@ -163,6 +166,13 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                 // string.
                 utf8(dir, "the directory")?;
                 unix_dirs.push((PathBuf::from(dir), flag == "--allow-unix-shared"));
+            }
+            Some("--max-sockets") => {
+                let text = utf8(value("N")?, "the count")?;
+                let max: usize = text.parse().map_err(|_| {
+                    Failure::error(format!("--max-sockets `{text}` is not a count"))
+                })?;
+                policy = policy.with_max_sockets(max);
             }
             Some("--max-memory") => {
                 limits.max_memory = parse_size(utf8(value("a SIZE")?, "the size")?)?;

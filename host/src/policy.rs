@@ -31,14 +31,11 @@
 //!
 //! # Socket quotas
 //!
-//! A policy cannot cap how many sockets a guest holds. wasmtime-wasi 48
-//! consults it about addresses only: nothing reaches it when a socket is
-//! created or closed, so no count can be kept. The only limit wasmtime
-//! has, [`ResourceTable::set_max_capacity`](wasmtime::component::ResourceTable::set_max_capacity),
-//! counts every resource (streams and pollables too) and traps the guest
-//! when full instead of returning `new-socket-limit`. A guest's sockets are
-//! host descriptors, so the host process's descriptor limit is the cap that
-//! applies.
+//! A guest holds at most [`max_sockets`](Policy::max_sockets) sockets at
+//! once (1024 by default); creating or accepting one more is
+//! `new-socket-limit`. wasmtime-wasi 48 does not consult the embedder when
+//! a socket is created, so the host wraps the functions that create them
+//! (see `wasi_quota.rs`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -229,14 +226,43 @@ fn parse_ports(ports: &str) -> Result<(u16, u16), String> {
 }
 
 /// What a guest may do on the network. The default denies everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     bind: Vec<AddressRule>,
     connect: Vec<AddressRule>,
     ip_name_lookup: bool,
+    max_sockets: usize,
+}
+
+impl Default for Policy {
+    /// No rules, no name lookup, at most
+    /// [`DEFAULT_MAX_SOCKETS`](Policy::DEFAULT_MAX_SOCKETS) sockets.
+    fn default() -> Policy {
+        Policy {
+            bind: Vec::new(),
+            connect: Vec::new(),
+            ip_name_lookup: false,
+            max_sockets: Policy::DEFAULT_MAX_SOCKETS,
+        }
+    }
 }
 
 impl Policy {
+    /// How many sockets a guest may hold at once unless told otherwise.
+    pub const DEFAULT_MAX_SOCKETS: usize = 1024;
+
+    /// Sets how many sockets the guest may hold at once: one more is
+    /// `new-socket-limit` (see [Socket quotas](self#socket-quotas)).
+    pub fn with_max_sockets(mut self, max: usize) -> Policy {
+        self.max_sockets = max;
+        self
+    }
+
+    /// How many sockets the guest may hold at once.
+    pub fn max_sockets(&self) -> usize {
+        self.max_sockets
+    }
+
     /// No network at all: TCP, UDP and name lookup are off.
     pub fn deny_all() -> Policy {
         Policy::default()

@@ -13,8 +13,10 @@
 //! - World-writable directories as grants.
 //! - The CLI fed arguments that are not UTF-8.
 //! - Traps the host raises: the reason reaches the user.
-//! - Memory and time: a guest that takes all it can is stopped.
+//! - Sockets, memory and time: a guest that takes all it can is stopped
+//!   at its quota.
 
+mod common;
 mod imports_support;
 
 use std::ffi::OsStr;
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 use imports_support::{probe, run_probe, run_probe_with, stdout, TempDir};
 use witsock::{Domain, SockAddr, Socket, SocketOption, Type};
 use witsock_host::imports::{WitsockPolicy, WitsockRunOptions};
-use witsock_host::{AddressRule, GuestLimits, GuestStatus};
+use witsock_host::{AddressRule, GuestLimits, GuestStatus, Policy, RunOptions, Stdio};
 
 fn rule(text: &str) -> AddressRule {
     text.parse().expect("a rule")
@@ -613,4 +615,61 @@ fn a_guest_that_never_stops_is_stopped_at_its_time_limit() {
         let line = one_clear_line(&output);
         assert_eq!(output.status.code(), Some(2), "{bad}: {line}");
     }
+}
+
+/// A guest on wasi:sockets holds at most its quota of sockets; the ones it
+/// drops do not count.
+#[test]
+fn wasi_sockets_guests_are_held_to_their_socket_quota() {
+    let guest = common::guest();
+    let run = |args: &[&str], max: usize| {
+        guest
+            .run(&RunOptions {
+                args: args.iter().map(|a| a.to_string()).collect(),
+                policy: Policy::loopback().with_max_sockets(max),
+                stdout: Stdio::Capture,
+                stderr: Stdio::Capture,
+                ..RunOptions::default()
+            })
+            .expect("the guest runs")
+    };
+    // Five fit (the guest then traps on purpose, holding them).
+    let outcome = run(&["--open-and-trap", "5"], 5);
+    assert!(
+        stdout(&outcome).starts_with("opened 5 listeners"),
+        "{}",
+        stdout(&outcome)
+    );
+    // The sixth is refused with an error, not a trap.
+    let outcome = run(&["--open-and-trap", "6"], 5);
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    assert_eq!(outcome.status, GuestStatus::Exited(1), "{stderr}");
+    assert!(
+        stderr.contains("listener 5 of 6") && stderr.contains("too many sockets"),
+        "{stderr}"
+    );
+    // The whole suite creates and drops hundreds of sockets, a few at a
+    // time, except one case that holds 1000 connections at once: under a
+    // quota of 64 that case alone fails, with the quota's error, so
+    // dropped sockets stop counting and the limit holds mid-run.
+    let outcome = run(&[], 64);
+    let reports: Vec<_> = stdout(&outcome)
+        .lines()
+        .filter_map(witsock_conformance::Report::from_json_line)
+        .collect();
+    let passed = reports
+        .iter()
+        .filter(|r| r.outcome == witsock_conformance::Outcome::Pass)
+        .count();
+    let failed: Vec<_> = reports
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            witsock_conformance::Outcome::Fail(why) => Some((r.case.as_str(), why.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(passed >= 60, "{passed} cases passed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "try_accept_burst_of_1000_connections");
+    assert!(failed[0].1.contains("too many sockets"), "{failed:?}");
 }

@@ -146,7 +146,12 @@ impl WitsockPolicy {
     /// receiving datagrams, any peer for accepting (wasmtime-wasi checks
     /// the listen, not the peers), its name lookup.
     pub fn from_wasi_policy(policy: &Policy) -> WitsockPolicy {
-        let mut out = WitsockPolicy::deny_all().allow_name_lookup(policy.allows_ip_name_lookup());
+        let mut out = WitsockPolicy::deny_all()
+            .allow_name_lookup(policy.allows_ip_name_lookup())
+            .with_limits(Limits {
+                max_sockets: policy.max_sockets(),
+                ..Limits::default()
+            });
         for &rule in policy.bind_rules() {
             out = out.allow_bind(rule);
         }

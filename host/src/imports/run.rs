@@ -13,6 +13,7 @@ use witsock_conformance::Backend;
 
 use super::{add_to_linker, Limits, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::conformance::Column;
+use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
     store_limits, AddressRule, Compiled, GuestLimits, HostError, Policy, RunOutcome, Stdio,
 };
@@ -55,6 +56,15 @@ struct GuestState {
     witsock: WitsockCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// The guest's wasi:sockets sockets (its witsock ones are counted by
+    /// `witsock`).
+    wasi_sockets: SocketQuota,
+}
+
+impl QuotaView for GuestState {
+    fn quota(&mut self) -> (&mut SocketQuota, &ResourceTable) {
+        (&mut self.wasi_sockets, &self.table)
+    }
 }
 
 impl WasiView for GuestState {
@@ -72,6 +82,7 @@ impl WitsockGuest {
         let compiled = Compiled::load(path.as_ref())?;
         let mut linker = Linker::<GuestState>::new(&compiled.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| wasi_quota::add_to_linker(&mut linker))
             .and_then(|()| {
                 add_to_linker(&mut linker, |state| WitsockCtxView {
                     ctx: &mut state.witsock,
@@ -126,6 +137,7 @@ impl WitsockGuest {
                 witsock: WitsockCtx::new(options.witsock.clone()),
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
+                wasi_sockets: SocketQuota::new(options.wasi.max_sockets()),
             },
         );
         store.limiter(|state| &mut state.limits);
