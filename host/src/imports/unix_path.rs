@@ -299,8 +299,10 @@ pub(crate) struct UnixBinding {
 /// Kernel names of bound sockets, each with the guest's name and how many
 /// live bindings hold it (a name can be bound again once its file is
 /// removed, through the same descriptor).
-fn registry() -> &'static Mutex<HashMap<Vec<u8>, (Vec<u8>, usize)>> {
-    static NAMES: OnceLock<Mutex<HashMap<Vec<u8>, (Vec<u8>, usize)>>> = OnceLock::new();
+type Names = HashMap<Vec<u8>, (Vec<u8>, usize)>;
+
+fn registry() -> &'static Mutex<Names> {
+    static NAMES: OnceLock<Mutex<Names>> = OnceLock::new();
     NAMES.get_or_init(Mutex::default)
 }
 

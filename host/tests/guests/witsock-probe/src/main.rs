@@ -97,9 +97,7 @@ fn main() {
             "udp-receive-count",
             udp_receive_count(ip(addr), millis(ms), rest == ["v6only"]),
         ),
-        ["listen", addr, rest @ ..] => {
-            report("listen", listen(ip(addr), rest == ["v6only"]))
-        }
+        ["listen", addr, rest @ ..] => report("listen", listen(ip(addr), rest == ["v6only"])),
         ["grow-memory", mib] => grow_memory(count(mib)),
         ["spin"] => spin(),
         ["bench-throughput", variant, addr, mib] => bench_throughput(variant, ip(addr), count(mib)),
@@ -887,7 +885,11 @@ fn bench_udp(variant: &str, count: usize, size: usize) -> String {
 /// passed, counting each outcome by its WIT name; a bound file is removed
 /// again at once.
 fn unix_loop(path: &str, time: Duration, bind: bool) -> String {
-    let mode = if bind { "unix-bind-loop" } else { "unix-connect-loop" };
+    let mode = if bind {
+        "unix-bind-loop"
+    } else {
+        "unix-connect-loop"
+    };
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
     let end = Instant::now() + time;
     let mut attempt = 0usize;
@@ -932,7 +934,11 @@ fn reuse_port_after(
     second: SocketAddr,
     time: Duration,
 ) -> witsock::Result<String> {
-    let ty = if ty == "udp" { Type::Datagram } else { Type::Stream };
+    let ty = if ty == "udp" {
+        Type::Datagram
+    } else {
+        Type::Stream
+    };
     let bind = |addr: SocketAddr| -> witsock::Result<Socket> {
         let socket = Socket::new_nonblocking(domain(&addr), ty, None)?;
         socket.set_option(SocketOption::ReusePort(true))?;
