@@ -42,7 +42,7 @@ use core::fmt;
 use std::time::Instant;
 
 use crate::sys::RawAddr;
-use crate::{Error, Interest, Operation, RecvMeta, Result, SockAddr, Socket};
+use crate::{Error, ErrorCode, Interest, Operation, RecvMeta, Result, SockAddr, Socket};
 
 /// The most datagrams one [`Socket::recv_batch`] call receives, and the
 /// most one sendmmsg(2) carries ([`Socket::send_batch`] sends longer
@@ -226,6 +226,21 @@ impl Socket {
     pub fn send_batch(&self, datagrams: &[OutgoingDatagram<'_>]) -> Result<usize> {
         let Some(first) = datagrams.first() else {
             return Ok(0);
+        };
+        // Destinations are checked as `send_to` checks them; the batch
+        // stops before the first one refused.
+        let kind = self.kind();
+        let refused = datagrams.iter().position(|d| {
+            d.addr
+                .is_some_and(|addr| crate::state::check_remote(addr, kind).is_err())
+        });
+        let datagrams = match refused {
+            Some(0) => {
+                let e = Error::new(ErrorCode::InvalidArgument);
+                return Err(batch_send_error(e, first));
+            }
+            Some(n) => &datagrams[..n],
+            None => datagrams,
         };
         loop {
             match self.inner.send_batch(datagrams) {

@@ -56,6 +56,7 @@ mod options;
 mod poll;
 mod resolve;
 mod socket;
+mod state;
 mod sys;
 mod types;
 

@@ -9,6 +9,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::time::Instant;
 
 use crate::deadline::Deadlines;
+use crate::state::{self, SocketState};
 use crate::{
     sys, Domain, Error, ErrorCode, Interest, Operation, OptionName, Protocol, Readiness, RecvFlags,
     RecvMeta, Result, SendFlags, Shutdown, SockAddr, SocketOption, Type,
@@ -36,15 +37,34 @@ const IOV_MAX: usize = 1024;
 pub struct Socket {
     pub(crate) inner: sys::Socket,
     deadlines: Deadlines,
+    state: SocketState,
 }
 
 impl Socket {
+    /// A socket whose family and type the kernel will be asked for when
+    /// needed (an adopted descriptor).
     #[inline]
     pub(crate) fn from_sys(inner: sys::Socket) -> Socket {
         Socket {
             inner,
             deadlines: Deadlines::new(),
+            state: SocketState::unknown(),
         }
+    }
+
+    #[inline]
+    fn from_sys_of(inner: sys::Socket, domain: Domain, ty: Type) -> Socket {
+        Socket {
+            inner,
+            deadlines: Deadlines::new(),
+            state: SocketState::new(domain, ty),
+        }
+    }
+
+    /// The family and type, if known.
+    #[inline]
+    pub(crate) fn kind(&self) -> Option<(Domain, Type)> {
+        self.state.kind(|| self.inner.kind())
     }
 
     /// Creates a blocking socket (socket(2) with SOCK_CLOEXEC).
@@ -60,7 +80,7 @@ impl Socket {
     #[inline]
     pub fn new(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<Socket> {
         sys::Socket::new(domain, ty, protocol, false)
-            .map(Socket::from_sys)
+            .map(|inner| Socket::from_sys_of(inner, domain, ty))
             .map_err(|e| e.during(Operation::Create))
     }
 
@@ -69,7 +89,7 @@ impl Socket {
     #[inline]
     pub fn new_nonblocking(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Result<Socket> {
         sys::Socket::new(domain, ty, protocol, true)
-            .map(Socket::from_sys)
+            .map(|inner| Socket::from_sys_of(inner, domain, ty))
             .map_err(|e| e.during(Operation::Create))
     }
 
@@ -79,7 +99,12 @@ impl Socket {
     /// `unsupported` where the backend has no Unix sockets.
     pub fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
         sys::Socket::pair(ty, nonblocking)
-            .map(|(a, b)| (Socket::from_sys(a), Socket::from_sys(b)))
+            .map(|(a, b)| {
+                (
+                    Socket::from_sys_of(a, Domain::Unix, ty),
+                    Socket::from_sys_of(b, Domain::Unix, ty),
+                )
+            })
             .map_err(|e| e.during(Operation::Create))
     }
 
@@ -102,8 +127,8 @@ impl Socket {
     /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
     #[inline]
     pub fn bind(&self, addr: &SockAddr) -> Result<()> {
-        self.inner
-            .bind(&addr.raw)
+        state::check_local(addr, self.kind())
+            .and_then(|()| self.inner.bind(&addr.raw))
             .map_err(|e| e.during(Operation::Bind).at(addr))
     }
 
@@ -142,7 +167,13 @@ impl Socket {
     #[inline]
     pub fn try_accept(&self) -> Result<Option<(Socket, SockAddr)>> {
         match self.inner.try_accept() {
-            Ok(Some((s, raw))) => Ok(Some((Socket::from_sys(s), SockAddr { raw }))),
+            Ok(Some((s, raw))) => {
+                let socket = match self.kind() {
+                    Some((domain, ty)) => Socket::from_sys_of(s, domain, ty),
+                    None => Socket::from_sys(s),
+                };
+                Ok(Some((socket, SockAddr { raw })))
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(e.during(Operation::Accept)),
         }
@@ -177,8 +208,8 @@ impl Socket {
     /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
     #[inline]
     pub fn start_connect(&self, addr: &SockAddr) -> Result<bool> {
-        self.inner
-            .start_connect(&addr.raw)
+        state::check_remote(addr, self.kind())
+            .and_then(|()| self.inner.start_connect(&addr.raw))
             .map_err(|e| e.during(Operation::Connect).at(addr))
     }
 
@@ -255,6 +286,9 @@ impl Socket {
     /// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
     #[inline]
     pub fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
+        if self.state.read_is_shut() {
+            return Ok(0);
+        }
         loop {
             match self.inner.recv(buf, flags) {
                 Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,
@@ -273,6 +307,7 @@ impl Socket {
     /// [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html)
     #[inline]
     pub fn send_to(&self, buf: &[u8], addr: &SockAddr, flags: SendFlags) -> Result<usize> {
+        state::check_remote(addr, self.kind()).map_err(|e| e.during(Operation::Send).at(addr))?;
         loop {
             match self.inner.send_to(buf, &addr.raw, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
@@ -288,6 +323,13 @@ impl Socket {
     /// [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
     #[inline]
     pub fn recv_from(&self, buf: &mut [u8], flags: RecvFlags) -> Result<RecvMeta> {
+        if self.state.read_is_shut() {
+            return Ok(RecvMeta {
+                len: 0,
+                addr: self.peer_addr()?,
+                truncated: false,
+            });
+        }
         loop {
             match self.inner.recv_from(buf, flags) {
                 Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,
@@ -333,6 +375,9 @@ impl Socket {
         if bufs.len() > IOV_MAX {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Receive));
         }
+        if self.state.read_is_shut() {
+            return Ok(0);
+        }
         loop {
             match self.inner.recv_vectored(bufs, flags) {
                 Err(e) if e.is_would_block() => self.wait_read(e, Operation::Receive)?,
@@ -349,7 +394,13 @@ impl Socket {
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
         self.inner
             .shutdown(how)
-            .map_err(|e| e.during(Operation::Shutdown))
+            .map_err(|e| e.during(Operation::Shutdown))?;
+        // Kernels keep handing out what was queued (Linux), or a backend
+        // what it read ahead (wasi-p2): the WIT says no more receives.
+        if how != Shutdown::Write && matches!(self.kind(), Some((_, Type::Stream))) {
+            self.state.shut_read();
+        }
+        Ok(())
     }
 
     /// The local address (getsockname(2)).

@@ -293,6 +293,12 @@ impl Socket {
             .map_err(error_from_wit)
     }
 
+    /// Unknown here: every socket of this backend is created by witsock,
+    /// which records its family and type.
+    pub(crate) fn kind(&self) -> Option<(Domain, Type)> {
+        None
+    }
+
     pub(crate) fn local_addr(&self) -> Result<RawAddr> {
         self.inner
             .local_address()

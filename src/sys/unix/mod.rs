@@ -260,9 +260,10 @@ impl Socket {
             }
             Err(e) if e.code() == ErrorCode::NotConnected => {
                 // Either still connecting (not yet writable) or never
-                // started.
+                // started; a listener is never writable either, and no
+                // connect can be started on it.
                 let ready = self.wait(Interest::WRITABLE, Some(Duration::ZERO))?;
-                if ready.is_writable() || ready.is_hang_up() {
+                if ready.is_writable() || ready.is_hang_up() || self.is_listening() {
                     Err(Error::with_raw(ErrorCode::InvalidState, libc::ENOTCONN))
                 } else {
                     Ok(false)
@@ -321,6 +322,13 @@ impl Socket {
             }
         }
         Error::from_raw_os_error(send_errno)
+    }
+
+    /// Whether the socket listens (SO_ACCEPTCONN); false when that cannot
+    /// be read.
+    fn is_listening(&self) -> bool {
+        options::getsockopt::<libc::c_int>(self.raw(), libc::SOL_SOCKET, libc::SO_ACCEPTCONN)
+            .is_ok_and(|on| on != 0)
     }
 
     pub(crate) fn so_error(&self) -> Result<Option<Error>> {
@@ -436,6 +444,12 @@ impl Socket {
             Shutdown::Write => libc::SHUT_WR,
             Shutdown::Both => libc::SHUT_RDWR,
         };
+        // Linux shuts a listener down (it stops accepting) and reports
+        // success; the WIT says a socket that is not connected is
+        // `not-connected`, as macOS and wasi:sockets answer.
+        if self.is_listening() {
+            return Err(Error::with_raw(ErrorCode::NotConnected, libc::ENOTCONN));
+        }
         // SAFETY: plain syscall on an owned descriptor.
         cvt_retry(|| unsafe { libc::shutdown(self.raw(), how) })
             .map(drop)
@@ -469,6 +483,25 @@ impl Socket {
 
     pub(crate) fn peer_addr(&self) -> Result<RawAddr> {
         self.getname(libc::getpeername)
+    }
+
+    /// The family and type, from the kernel (for an adopted descriptor).
+    pub(crate) fn kind(&self) -> Option<(Domain, Type)> {
+        let domain = match self.family().ok()? {
+            libc::AF_INET => Domain::Ipv4,
+            libc::AF_INET6 => Domain::Ipv6,
+            libc::AF_UNIX => Domain::Unix,
+            _ => return None,
+        };
+        let ty = match options::getsockopt::<libc::c_int>(self.raw(), libc::SOL_SOCKET, libc::SO_TYPE)
+            .ok()?
+        {
+            libc::SOCK_STREAM => Type::Stream,
+            libc::SOCK_DGRAM => Type::Datagram,
+            libc::SOCK_SEQPACKET => Type::SeqPacket,
+            _ => return None,
+        };
+        Some((domain, ty))
     }
 
     /// The socket's family, from the kernel.

@@ -307,6 +307,12 @@ impl Socket {
         }
     }
 
+    /// Unknown here: every socket of this backend is created by witsock,
+    /// which records its family and type.
+    pub(crate) fn kind(&self) -> Option<(Domain, Type)> {
+        None
+    }
+
     pub(crate) fn local_addr(&self) -> Result<RawAddr> {
         match &self.kind {
             Kind::Tcp(t) => t.local_addr(),

@@ -1,0 +1,209 @@
+//! What the portable layer knows of a socket beyond its descriptor, in one
+//! atomic byte (so that `Socket` stays `Sync` and reading it costs a load):
+//! its family and type, known from its creation (read from the kernel
+//! once for a descriptor adopted natively), and whether its read half was
+//! shut down.
+//!
+//! With these the portable layer applies, on every backend alike, the
+//! parts of the contract that kernels disagree on: which destinations and
+//! local addresses are valid (the rules wasi:sockets uses), and that a
+//! stream receives nothing after `shutdown(read)`.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::{Domain, Error, ErrorCode, Result, SockAddr, Type};
+
+const DOMAIN_MASK: u8 = 0b0011;
+const TYPE_MASK: u8 = 0b1100;
+const READ_SHUT: u8 = 0b1_0000;
+
+/// The socket's family, type and read-shut flag; zero bits mean "not known
+/// yet".
+#[derive(Debug, Default)]
+pub(crate) struct SocketState(AtomicU8);
+
+fn domain_bits(domain: Domain) -> u8 {
+    match domain {
+        Domain::Ipv4 => 1,
+        Domain::Ipv6 => 2,
+        Domain::Unix => 3,
+    }
+}
+
+fn type_bits(ty: Type) -> u8 {
+    match ty {
+        Type::Stream => 1 << 2,
+        Type::Datagram => 2 << 2,
+        Type::SeqPacket => 3 << 2,
+    }
+}
+
+impl SocketState {
+    /// A socket whose family and type are not known yet.
+    pub(crate) const fn unknown() -> SocketState {
+        SocketState(AtomicU8::new(0))
+    }
+
+    /// A socket of `domain` and `ty`.
+    pub(crate) fn new(domain: Domain, ty: Type) -> SocketState {
+        SocketState(AtomicU8::new(domain_bits(domain) | type_bits(ty)))
+    }
+
+    /// The family and type, if known; `learn` asks the backend otherwise
+    /// (once: the answer is kept).
+    #[inline]
+    pub(crate) fn kind(&self, learn: impl FnOnce() -> Option<(Domain, Type)>) -> Option<(Domain, Type)> {
+        let bits = self.0.load(Ordering::Relaxed);
+        let domain = match bits & DOMAIN_MASK {
+            1 => Domain::Ipv4,
+            2 => Domain::Ipv6,
+            3 => Domain::Unix,
+            _ => return self.learn(learn),
+        };
+        let ty = match (bits & TYPE_MASK) >> 2 {
+            1 => Type::Stream,
+            2 => Type::Datagram,
+            3 => Type::SeqPacket,
+            _ => return self.learn(learn),
+        };
+        Some((domain, ty))
+    }
+
+    #[cold]
+    fn learn(&self, learn: impl FnOnce() -> Option<(Domain, Type)>) -> Option<(Domain, Type)> {
+        let (domain, ty) = learn()?;
+        self.0
+            .fetch_or(domain_bits(domain) | type_bits(ty), Ordering::Relaxed);
+        Some((domain, ty))
+    }
+
+    /// Whether `shutdown(read)` succeeded on this stream socket.
+    #[inline]
+    pub(crate) fn read_is_shut(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & READ_SHUT != 0
+    }
+
+    pub(crate) fn shut_read(&self) {
+        self.0.fetch_or(READ_SHUT, Ordering::Relaxed);
+    }
+}
+
+/// Whether `ip` may be a local address or peer of a stream socket: not
+/// multicast, not the IPv4 broadcast address.
+fn is_unicast(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    }
+}
+
+fn invalid() -> Error {
+    Error::new(ErrorCode::InvalidArgument)
+}
+
+/// The IP address of `addr`, checked to be of the socket's family.
+fn same_family(addr: &SockAddr, kind: Option<(Domain, Type)>) -> Result<Option<SocketAddr>> {
+    let Some(ip) = addr.as_socket() else {
+        // A Unix name: the kernel says whether it fits the socket.
+        return Ok(None);
+    };
+    match kind {
+        Some((Domain::Ipv4, _)) if ip.is_ipv6() => Err(invalid()),
+        Some((Domain::Ipv6, _)) if ip.is_ipv4() => Err(invalid()),
+        Some((Domain::Unix, _)) => Err(invalid()),
+        _ => Ok(Some(ip)),
+    }
+}
+
+/// Checks a local address for bind: a stream socket binds only unicast
+/// addresses.
+pub(crate) fn check_local(addr: &SockAddr, kind: Option<(Domain, Type)>) -> Result<()> {
+    match addr.as_socket() {
+        Some(ip) if matches!(kind, Some((_, Type::Stream))) && !is_unicast(ip.ip()) => {
+            Err(invalid())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks a destination for connect and send-to: of the socket's family,
+/// a real peer (not the unspecified address, not port 0), and unicast for
+/// a stream socket.
+pub(crate) fn check_remote(addr: &SockAddr, kind: Option<(Domain, Type)>) -> Result<()> {
+    let Some(ip) = same_family(addr, kind)? else {
+        return Ok(());
+    };
+    if ip.port() == 0 || ip.ip().to_canonical().is_unspecified() {
+        return Err(invalid());
+    }
+    if matches!(kind, Some((_, Type::Stream))) && !is_unicast(ip.ip()) {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SockAddr {
+        s.parse::<SocketAddr>().expect("address").into()
+    }
+
+    #[test]
+    fn kinds_are_kept_and_learned_once() {
+        let known = SocketState::new(Domain::Ipv6, Type::Datagram);
+        assert_eq!(
+            known.kind(|| unreachable!("known already")),
+            Some((Domain::Ipv6, Type::Datagram))
+        );
+        let adopted = SocketState::unknown();
+        assert_eq!(adopted.kind(|| None), None);
+        assert_eq!(
+            adopted.kind(|| Some((Domain::Unix, Type::SeqPacket))),
+            Some((Domain::Unix, Type::SeqPacket))
+        );
+        assert_eq!(
+            adopted.kind(|| unreachable!("learned already")),
+            Some((Domain::Unix, Type::SeqPacket))
+        );
+        assert!(!adopted.read_is_shut());
+        adopted.shut_read();
+        assert!(adopted.read_is_shut());
+        assert_eq!(
+            adopted.kind(|| unreachable!("learned already")),
+            Some((Domain::Unix, Type::SeqPacket))
+        );
+    }
+
+    #[test]
+    fn destinations_follow_the_wasi_sockets_rules() {
+        let tcp4 = Some((Domain::Ipv4, Type::Stream));
+        let udp4 = Some((Domain::Ipv4, Type::Datagram));
+        let udp6 = Some((Domain::Ipv6, Type::Datagram));
+        for (dest, kind, ok) in [
+            ("127.0.0.1:80", tcp4, true),
+            ("0.0.0.0:80", tcp4, false),
+            ("127.0.0.1:0", tcp4, false),
+            ("224.0.0.1:80", tcp4, false),
+            ("255.255.255.255:80", tcp4, false),
+            ("224.0.0.1:80", udp4, true),
+            ("255.255.255.255:80", udp4, true),
+            ("0.0.0.0:80", udp4, false),
+            ("[::1]:80", udp4, false),
+            ("127.0.0.1:80", udp6, false),
+            ("[::ffff:127.0.0.1]:80", udp6, true),
+            ("[::ffff:0.0.0.0]:80", udp6, false),
+            ("[::]:80", udp6, false),
+            ("[ff02::1]:80", udp6, true),
+            ("127.0.0.1:80", None, true),
+        ] {
+            assert_eq!(check_remote(&addr(dest), kind).is_ok(), ok, "{dest} {kind:?}");
+        }
+        assert!(check_local(&addr("224.0.0.1:0"), tcp4).is_err());
+        assert!(check_local(&addr("255.255.255.255:0"), tcp4).is_err());
+        assert!(check_local(&addr("224.0.0.1:0"), udp4).is_ok());
+        assert!(check_local(&addr("0.0.0.0:0"), tcp4).is_ok());
+    }
+}
