@@ -51,11 +51,14 @@ impl Column {
     }
 
     /// Runs the guest suite component `guest` under a loopback-only
-    /// policy, passing `filter` on, and reads its reports.
+    /// policy with room for 8192 sockets, passing `filter` on, and reads
+    /// its reports.
     pub fn guest(guest: &Guest, filter: Option<&str>) -> Result<Column, HostError> {
         let outcome = guest.run(&RunOptions {
             args: filter.map(str::to_string).into_iter().collect(),
-            policy: Policy::loopback(),
+            // Room for the burst case's thousand connections (two sockets
+            // each), as the imports column has.
+            policy: Policy::loopback().with_max_sockets(8192),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
             ..RunOptions::default()
