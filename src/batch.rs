@@ -227,6 +227,9 @@ impl Socket {
         let Some(first) = datagrams.first() else {
             return Ok(0);
         };
+        if self.is_stream_socket() {
+            return Err(Error::new(ErrorCode::OperationNotSupported).during(Operation::Send));
+        }
         // Destinations are checked as `send_to` checks them; the batch
         // stops before the first one refused.
         let kind = self.kind();
@@ -253,6 +256,12 @@ impl Socket {
         }
     }
 
+    /// Batches are for datagram sockets.
+    #[inline]
+    fn is_stream_socket(&self) -> bool {
+        matches!(self.kind(), Some((_, crate::Type::Stream)))
+    }
+
     /// Receives up to `slots.len()` datagrams, at most [`MAX_BATCH`], into
     /// the slots' buffers (recvmmsg(2) on Linux, one call; a loop of
     /// recvmsg(2) on macOS) and returns how many: the first that many
@@ -275,6 +284,9 @@ impl Socket {
     pub fn recv_batch(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<usize> {
         if slots.is_empty() {
             return Ok(0);
+        }
+        if self.is_stream_socket() {
+            return Err(Error::new(ErrorCode::OperationNotSupported).during(Operation::Receive));
         }
         let len = slots.len().min(MAX_BATCH);
         let slots = &mut slots[..len];

@@ -127,7 +127,12 @@ impl Socket {
     /// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html)
     #[inline]
     pub fn bind(&self, addr: &SockAddr) -> Result<()> {
-        state::check_local(addr, self.kind())
+        self.unless_connect_failed(ErrorCode::InvalidState)
+            .and_then(|()| match self.state.was_connected() {
+                true => Err(state::state_error(ErrorCode::InvalidState)),
+                false => Ok(()),
+            })
+            .and_then(|()| state::check_local(addr, self.kind()))
             .and_then(|()| self.inner.bind(&addr.raw))
             .map_err(|e| e.during(Operation::Bind).at(addr))
     }
@@ -145,6 +150,8 @@ impl Socket {
         if backlog == 0 || backlog > i32::MAX as u32 {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Listen));
         }
+        self.unless_connect_failed(ErrorCode::InvalidState)
+            .map_err(|e| e.during(Operation::Listen))?;
         self.inner
             .listen(backlog as i32)
             .map_err(|e| e.during(Operation::Listen))
@@ -172,6 +179,7 @@ impl Socket {
                     Some((domain, ty)) => Socket::from_sys_of(s, domain, ty),
                     None => Socket::from_sys(s),
                 };
+                socket.state.note_connected();
                 Ok(Some((socket, SockAddr { raw })))
             }
             Ok(None) => Ok(None),
@@ -208,9 +216,54 @@ impl Socket {
     /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
     #[inline]
     pub fn start_connect(&self, addr: &SockAddr) -> Result<bool> {
-        state::check_remote(addr, self.kind())
-            .and_then(|()| self.inner.start_connect(&addr.raw))
+        self.unless_connect_failed(ErrorCode::InvalidState)
+            .and_then(|()| state::check_remote(addr, self.kind()))
+            .and_then(|()| {
+                let connected = self.inner.start_connect(&addr.raw).inspect_err(|e| {
+                    self.state.note_connect_error(e);
+                })?;
+                if connected {
+                    self.state.note_connected();
+                }
+                Ok(connected)
+            })
             .map_err(|e| e.during(Operation::Connect).at(addr))
+    }
+
+    /// `Err(code)` once a connect on this socket has failed.
+    #[inline]
+    fn unless_connect_failed(&self, code: ErrorCode) -> Result<()> {
+        if self.state.connect_failed() {
+            Err(state::state_error(code))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// What a receive returns once receives are over: end-of-stream after
+    /// `shutdown(read)`, `not-connected` after a failed connect.
+    #[cold]
+    fn receives_over(&self) -> Result<usize> {
+        self.unless_connect_failed(ErrorCode::NotConnected)
+            .map(|()| 0)
+            .map_err(|e| e.during(Operation::Receive))
+    }
+
+    /// `send-to` (and `send-batch`) on a stream socket: the WIT sends on a
+    /// connected stream with `send`, and a stream needs a connection.
+    #[cold]
+    fn stream_send_to_error(&self) -> Error {
+        let code = if self.state.connect_failed() || self.inner.peer_addr().is_err() {
+            ErrorCode::NotConnected
+        } else {
+            ErrorCode::AlreadyConnected
+        };
+        Error::new(code).during(Operation::Send)
+    }
+
+    #[inline]
+    fn is_stream(&self) -> bool {
+        matches!(self.kind(), Some((_, Type::Stream)))
     }
 
     /// Finishes a connect started with
@@ -221,8 +274,16 @@ impl Socket {
     /// The connect's own error; `invalid-state` if none was started.
     #[inline]
     pub fn finish_connect(&self) -> Result<bool> {
-        self.inner
-            .finish_connect()
+        self.unless_connect_failed(ErrorCode::InvalidState)
+            .and_then(|()| {
+                let connected = self.inner.finish_connect().inspect_err(|e| {
+                    self.state.note_connect_error(e);
+                })?;
+                if connected {
+                    self.state.note_connected();
+                }
+                Ok(connected)
+            })
             .map_err(|e| e.during(Operation::Connect))
     }
 
@@ -267,6 +328,8 @@ impl Socket {
     /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
     #[inline]
     pub fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
+        self.unless_connect_failed(ErrorCode::NotConnected)
+            .map_err(|e| e.during(Operation::Send))?;
         loop {
             match self.inner.send(buf, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
@@ -286,8 +349,8 @@ impl Socket {
     /// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
     #[inline]
     pub fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
-        if self.state.read_is_shut() {
-            return Ok(0);
+        if self.state.receives_over() {
+            return self.receives_over();
         }
         loop {
             match self.inner.recv(buf, flags) {
@@ -307,6 +370,9 @@ impl Socket {
     /// [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html)
     #[inline]
     pub fn send_to(&self, buf: &[u8], addr: &SockAddr, flags: SendFlags) -> Result<usize> {
+        if self.is_stream() {
+            return Err(self.stream_send_to_error().at(addr));
+        }
         state::check_remote(addr, self.kind()).map_err(|e| e.during(Operation::Send).at(addr))?;
         loop {
             match self.inner.send_to(buf, &addr.raw, flags) {
@@ -323,7 +389,8 @@ impl Socket {
     /// [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
     #[inline]
     pub fn recv_from(&self, buf: &mut [u8], flags: RecvFlags) -> Result<RecvMeta> {
-        if self.state.read_is_shut() {
+        if self.state.receives_over() {
+            self.receives_over()?;
             return Ok(RecvMeta {
                 len: 0,
                 addr: self.peer_addr()?,
@@ -357,6 +424,8 @@ impl Socket {
         if bufs.len() > IOV_MAX {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Send));
         }
+        self.unless_connect_failed(ErrorCode::NotConnected)
+            .map_err(|e| e.during(Operation::Send))?;
         loop {
             match self.inner.send_vectored(bufs, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
@@ -375,8 +444,8 @@ impl Socket {
         if bufs.len() > IOV_MAX {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Receive));
         }
-        if self.state.read_is_shut() {
-            return Ok(0);
+        if self.state.receives_over() {
+            return self.receives_over();
         }
         loop {
             match self.inner.recv_vectored(bufs, flags) {
@@ -392,8 +461,8 @@ impl Socket {
     /// `not-connected`.
     #[inline]
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
-        self.inner
-            .shutdown(how)
+        self.unless_connect_failed(ErrorCode::NotConnected)
+            .and_then(|()| self.inner.shutdown(how))
             .map_err(|e| e.during(Operation::Shutdown))?;
         // Kernels keep handing out what was queued (Linux), or a backend
         // what it read ahead (wasi-p2): the WIT says no more receives.
@@ -409,8 +478,8 @@ impl Socket {
     /// `invalid-state` on an IP socket that is not bound.
     #[inline]
     pub fn local_addr(&self) -> Result<SockAddr> {
-        self.inner
-            .local_addr()
+        self.unless_connect_failed(ErrorCode::InvalidState)
+            .and_then(|()| self.inner.local_addr())
             .map(|raw| SockAddr { raw })
             .map_err(|e| e.during(Operation::LocalAddress))
     }
@@ -421,8 +490,8 @@ impl Socket {
     /// `not-connected`.
     #[inline]
     pub fn peer_addr(&self) -> Result<SockAddr> {
-        self.inner
-            .peer_addr()
+        self.unless_connect_failed(ErrorCode::NotConnected)
+            .and_then(|()| self.inner.peer_addr())
             .map(|raw| SockAddr { raw })
             .map_err(|e| e.during(Operation::RemoteAddress))
     }

@@ -17,6 +17,8 @@ use crate::{Domain, Error, ErrorCode, Result, SockAddr, Type};
 const DOMAIN_MASK: u8 = 0b0011;
 const TYPE_MASK: u8 = 0b1100;
 const READ_SHUT: u8 = 0b1_0000;
+const CONNECT_FAILED: u8 = 0b10_0000;
+const WAS_CONNECTED: u8 = 0b100_0000;
 
 /// The socket's family, type and read-shut flag; zero bits mean "not known
 /// yet".
@@ -53,7 +55,10 @@ impl SocketState {
     /// The family and type, if known; `learn` asks the backend otherwise
     /// (once: the answer is kept).
     #[inline]
-    pub(crate) fn kind(&self, learn: impl FnOnce() -> Option<(Domain, Type)>) -> Option<(Domain, Type)> {
+    pub(crate) fn kind(
+        &self,
+        learn: impl FnOnce() -> Option<(Domain, Type)>,
+    ) -> Option<(Domain, Type)> {
         let bits = self.0.load(Ordering::Relaxed);
         let domain = match bits & DOMAIN_MASK {
             1 => Domain::Ipv4,
@@ -78,15 +83,58 @@ impl SocketState {
         Some((domain, ty))
     }
 
-    /// Whether `shutdown(read)` succeeded on this stream socket.
-    #[inline]
-    pub(crate) fn read_is_shut(&self) -> bool {
-        self.0.load(Ordering::Relaxed) & READ_SHUT != 0
-    }
-
     pub(crate) fn shut_read(&self) {
         self.0.fetch_or(READ_SHUT, Ordering::Relaxed);
     }
+
+    /// Records that the socket has (had) a connection: it is bound for
+    /// good, even once a reset has made the kernel forget its port.
+    pub(crate) fn note_connected(&self) {
+        self.0.fetch_or(WAS_CONNECTED, Ordering::Relaxed);
+    }
+
+    /// Whether the socket ever had a connection.
+    #[inline]
+    pub(crate) fn was_connected(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & WAS_CONNECTED != 0
+    }
+
+    /// Whether a connect on this stream socket failed: it can only be
+    /// closed (and its options read or set) now.
+    #[inline]
+    pub(crate) fn connect_failed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & CONNECT_FAILED != 0
+    }
+
+    /// Whether receives are over: the read half is shut, or a connect
+    /// failed (one load for both, on the receive path).
+    #[inline]
+    pub(crate) fn receives_over(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & (READ_SHUT | CONNECT_FAILED) != 0
+    }
+
+    /// Records the outcome of a connect on a stream socket: an error that
+    /// ends the attempt (the peer refused, reset, could not be reached, or
+    /// the time ran out) leaves the socket usable for nothing else.
+    pub(crate) fn note_connect_error(&self, e: &Error) {
+        let ended = matches!(
+            e.code(),
+            ErrorCode::ConnectionRefused
+                | ErrorCode::ConnectionReset
+                | ErrorCode::ConnectionAborted
+                | ErrorCode::TimedOut
+                | ErrorCode::HostUnreachable
+                | ErrorCode::NetworkUnreachable
+        );
+        if ended && self.0.load(Ordering::Relaxed) & TYPE_MASK == type_bits(Type::Stream) {
+            self.0.fetch_or(CONNECT_FAILED, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The error for a call that needs a state the socket is not in.
+pub(crate) fn state_error(code: ErrorCode) -> Error {
+    Error::new(code)
 }
 
 /// Whether `ip` may be a local address or peer of a stream socket: not
@@ -168,9 +216,10 @@ mod tests {
             adopted.kind(|| unreachable!("learned already")),
             Some((Domain::Unix, Type::SeqPacket))
         );
-        assert!(!adopted.read_is_shut());
+        assert!(!adopted.receives_over());
         adopted.shut_read();
-        assert!(adopted.read_is_shut());
+        assert!(adopted.receives_over());
+        assert!(!adopted.connect_failed());
         assert_eq!(
             adopted.kind(|| unreachable!("learned already")),
             Some((Domain::Unix, Type::SeqPacket))
@@ -199,7 +248,11 @@ mod tests {
             ("[ff02::1]:80", udp6, true),
             ("127.0.0.1:80", None, true),
         ] {
-            assert_eq!(check_remote(&addr(dest), kind).is_ok(), ok, "{dest} {kind:?}");
+            assert_eq!(
+                check_remote(&addr(dest), kind).is_ok(),
+                ok,
+                "{dest} {kind:?}"
+            );
         }
         assert!(check_local(&addr("224.0.0.1:0"), tcp4).is_err());
         assert!(check_local(&addr("255.255.255.255:0"), tcp4).is_err());

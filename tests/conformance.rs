@@ -3,14 +3,14 @@
 //! leaked by the whole suite.
 
 use witsock_conformance::support::open_descriptors;
-use witsock_conformance::{Backend, Outcome, Report, CASES};
+use witsock_conformance::{Backend, Outcome, Report};
 
 #[test]
 fn conformance_suite_native() {
     let before = open_descriptors();
     let mut failed = Vec::new();
     let (mut passed, mut unsupported) = (0usize, 0usize);
-    for case in CASES {
+    for case in witsock_conformance::cases() {
         let report = Report::run(case);
         println!("{report}");
         match report.outcome {
@@ -21,7 +21,7 @@ fn conformance_suite_native() {
     }
     println!(
         "{} cases on {}: {passed} passed, {unsupported} unsupported as declared, {} failed",
-        CASES.len(),
+        witsock_conformance::cases().len(),
         Backend::current().name(),
         failed.len()
     );

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use witsock::{Domain, SockAddr, Socket, Type};
-use witsock_conformance::{Outcome, Report, CASES};
+use witsock_conformance::{Outcome, Report};
 use witsock_guest_tests::{summary_line, CapabilityReport};
 
 const USAGE: &str = "usage: witsock-guest-tests [FILTER] | --open-and-trap N | --connect ADDR";
@@ -71,7 +71,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
 
 /// Runs the cases, printing one report line each, then the capabilities.
 fn run_suite(filter: Option<&str>) -> ExitCode {
-    let selected: Vec<_> = CASES
+    let selected: Vec<_> = witsock_conformance::cases()
         .iter()
         .filter(|case| filter.is_none_or(|f| case.name.contains(f)))
         .collect();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use witsock::OptionName;
-use witsock_conformance::{Backend, Outcome, Report, CASES};
+use witsock_conformance::{Backend, Outcome, Report};
 use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
 
 use crate::{Guest, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio};
@@ -31,12 +31,26 @@ pub struct Column {
     pub run_time: Duration,
 }
 
+/// The policy the wasi:sockets guest suite runs under: loopback, and the
+/// unspecified addresses to bind (a listen on an unbound socket binds
+/// them, as it does natively), as the imports column has; room for the
+/// burst case's thousand connections (two sockets each).
+fn conformance_policy() -> Policy {
+    let mut policy = Policy::loopback().with_max_sockets(8192);
+    for rule in ["0.0.0.0:*", "[::]:*"] {
+        if let Ok(rule) = rule.parse() {
+            policy = policy.allow_bind(rule);
+        }
+    }
+    policy
+}
+
 impl Column {
     /// Runs the cases whose name contains `filter` in this process, on the
     /// native backend.
     pub fn native(filter: Option<&str>) -> Column {
         let started = Instant::now();
-        let reports = CASES
+        let reports = witsock_conformance::cases()
             .iter()
             .filter(|case| filter.is_none_or(|f| case.name.contains(f)))
             .map(Report::run)
@@ -50,15 +64,12 @@ impl Column {
         }
     }
 
-    /// Runs the guest suite component `guest` under a loopback-only
-    /// policy with room for 8192 sockets, passing `filter` on, and reads
-    /// its reports.
+    /// Runs the guest suite component `guest` under the conformance
+    /// policy, passing `filter` on, and reads its reports.
     pub fn guest(guest: &Guest, filter: Option<&str>) -> Result<Column, HostError> {
         let outcome = guest.run(&RunOptions {
             args: filter.map(str::to_string).into_iter().collect(),
-            // Room for the burst case's thousand connections (two sockets
-            // each), as the imports column has.
-            policy: Policy::loopback().with_max_sockets(8192),
+            policy: conformance_policy(),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
             ..RunOptions::default()
@@ -140,7 +151,7 @@ impl Matrix {
     /// The matrix of `columns`. Its rows are the cases run anywhere, in
     /// [`CASES`] order, then any case only a guest knows.
     pub fn new(columns: Vec<Column>) -> Matrix {
-        let mut cases: Vec<String> = CASES
+        let mut cases: Vec<String> = witsock_conformance::cases()
             .iter()
             .map(|c| c.name.to_string())
             .filter(|name| columns.iter().any(|col| col.outcome(name).is_some()))
@@ -189,15 +200,80 @@ impl Matrix {
         cells + runs + empty
     }
 
-    /// The case matrix, any long messages in full, run problems, the
-    /// capability matrix and the run times, as text.
+    /// The area a case belongs to: `tcp_v4 matrix` for the cells of the
+    /// state matrix, `scenarios` for the rest.
+    fn area(case: &str) -> String {
+        match case.split_once("__") {
+            Some((cell, _)) => {
+                let mut parts = cell.splitn(3, '_');
+                let proto = parts.next().unwrap_or_default();
+                let family = parts.next().unwrap_or_default();
+                format!("{proto}_{family} matrix")
+            }
+            None => "scenarios".to_string(),
+        }
+    }
+
+    /// Passed, unsupported and failed cells of `column` per area, in row
+    /// order.
+    fn area_counts(&self, column: &Column) -> Vec<(String, [usize; 3])> {
+        let mut areas: Vec<(String, [usize; 3])> = Vec::new();
+        for case in &self.cases {
+            let area = Matrix::area(case);
+            let slot = match areas.iter().position(|(a, _)| *a == area) {
+                Some(i) => i,
+                None => {
+                    areas.push((area, [0; 3]));
+                    areas.len() - 1
+                }
+            };
+            let index = match self.cell(case, column) {
+                Cell::Pass => 0,
+                Cell::Unsupported(_) => 1,
+                Cell::Fail(_) | Cell::NotRun => 2,
+            };
+            areas[slot].1[index] += 1;
+        }
+        areas
+    }
+
+    /// What `cargo xtask conformance` prints: a summary per area and
+    /// backend (cells passed / unsupported / failed), then only the rows
+    /// that are not a pass everywhere (failures, and unsupported cells
+    /// with their reasons), any long messages in full, run problems, the
+    /// capability matrix and the run times. The whole matrix is
+    /// [`render_markdown`](Matrix::render_markdown).
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let mut header = vec!["area".to_string()];
+        header.extend(self.columns.iter().map(|c| c.backend.clone()));
+        let mut summary = vec![header];
+        let counts: Vec<_> = self.columns.iter().map(|c| self.area_counts(c)).collect();
+        if let Some(first) = counts.first() {
+            for (i, (area, _)) in first.iter().enumerate() {
+                let mut row = vec![area.clone()];
+                for column in &counts {
+                    let [p, u, f] = column.get(i).map_or([0; 3], |(_, c)| *c);
+                    row.push(format!("{p} passed / {u} unsupported / {f} failed"));
+                }
+                summary.push(row);
+            }
+        }
+        table(&mut out, &summary);
+        out.push('\n');
+
         let mut header = vec!["case".to_string()];
         header.extend(self.columns.iter().map(|c| c.backend.clone()));
         let mut rows = vec![header];
         let mut notes = Vec::new();
         for case in &self.cases {
+            let all_pass = self
+                .columns
+                .iter()
+                .all(|column| self.cell(case, column) == Cell::Pass);
+            if all_pass {
+                continue;
+            }
             let mut row = vec![case.clone()];
             for column in &self.columns {
                 let (text, full) = match self.cell(case, column) {
@@ -221,6 +297,8 @@ impl Matrix {
         }
         if self.cases.is_empty() {
             out.push_str("no case ran\n");
+        } else if rows.len() == 1 {
+            out.push_str("every case passed on every backend\n");
         } else {
             table(&mut out, &rows);
         }
@@ -276,6 +354,53 @@ impl Matrix {
                 column.backend,
                 column.run_time.as_millis()
             );
+        }
+        out
+    }
+}
+
+impl Matrix {
+    /// The whole matrix as Markdown: the per-area summary, then one row
+    /// per case with each backend's outcome and reason (no run times, so
+    /// that the file changes only when an outcome does).
+    pub fn render_markdown(&self) -> String {
+        let mut out = String::from(
+            "# The witsock conformance matrix\n\n\
+             Written by `cargo xtask conformance`: every case and every cell of the state \
+             matrix (`tests/conformance/src/matrix.rs`) on each backend. A cell named \
+             `PROTO_FAMILY_STATE__CALL` is CALL made on a socket in STATE.\n\n",
+        );
+        let names: Vec<&str> = self.columns.iter().map(|c| c.backend.as_str()).collect();
+        let _ = writeln!(out, "| area | {} |", names.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
+        let counts: Vec<_> = self.columns.iter().map(|c| self.area_counts(c)).collect();
+        if let Some(first) = counts.first() {
+            for (i, (area, _)) in first.iter().enumerate() {
+                let cells: Vec<String> = counts
+                    .iter()
+                    .map(|column| {
+                        let [p, u, f] = column.get(i).map_or([0; 3], |(_, c)| *c);
+                        format!("{p} / {u} / {f}")
+                    })
+                    .collect();
+                let _ = writeln!(out, "| {area} | {} |", cells.join(" | "));
+            }
+        }
+        out.push_str("\n(passed / unsupported / failed)\n\n");
+        let _ = writeln!(out, "| case | {} |", names.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
+        for case in &self.cases {
+            let cells: Vec<String> = self
+                .columns
+                .iter()
+                .map(|column| match self.cell(case, column) {
+                    Cell::Pass => "pass".to_string(),
+                    Cell::Unsupported(why) => format!("unsupported: {}", why.replace('|', "/")),
+                    Cell::Fail(msg) => format!("**FAIL**: {}", msg.replace('|', "/")),
+                    Cell::NotRun => "**FAIL**: not run".to_string(),
+                })
+                .collect();
+            let _ = writeln!(out, "| `{case}` | {} |", cells.join(" | "));
         }
         out
     }
@@ -345,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_matrix_of_passes_and_declared_unsupported_has_no_failure() {
-        let a = CASES[0].name;
+        let a = &*witsock_conformance::cases()[0].name;
         let matrix = Matrix::new(vec![
             column("native-linux", &[(a, Outcome::Pass)]),
             column(
@@ -397,9 +522,51 @@ mod tests {
             &[("one", Outcome::Fail(long.clone()))],
         )]);
         let text = matrix.render();
-        let cell_line = text.lines().nth(1).expect("a row");
+        let cell_line = text
+            .lines()
+            .find(|line| line.starts_with("one "))
+            .expect("a row");
         assert!(!cell_line.contains(&long), "{text}");
         assert!(text.contains(&format!("one [wasi-p2]: {long}")), "{text}");
+    }
+
+    #[test]
+    fn rows_that_pass_everywhere_are_only_counted_and_the_file_has_all() {
+        let matrix = Matrix::new(vec![
+            column(
+                "native-linux",
+                &[
+                    ("one", Outcome::Pass),
+                    ("tcp_v4_fresh__bind", Outcome::Pass),
+                ],
+            ),
+            column(
+                "wasi-p2",
+                &[
+                    ("one", Outcome::Pass),
+                    ("tcp_v4_fresh__bind", Outcome::Unsupported("why".into())),
+                ],
+            ),
+        ]);
+        let text = matrix.render();
+        assert!(!text.lines().any(|l| l.starts_with("one ")), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("tcp_v4_fresh__bind ")),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with("tcp_v4 matrix ")
+                && l.contains("1 passed / 0 unsupported / 0 failed")
+                && l.contains("0 passed / 1 unsupported / 0 failed")),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l.starts_with("scenarios ")), "{text}");
+        let file = matrix.render_markdown();
+        assert!(file.contains("| `one` | pass | pass |"), "{file}");
+        assert!(
+            file.contains("| `tcp_v4_fresh__bind` | pass | unsupported: why |"),
+            "{file}"
+        );
     }
 
     #[test]

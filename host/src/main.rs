@@ -20,6 +20,7 @@ usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]
                             [--max-sockets N] [--max-memory SIZE] [--max-wall-time SECONDS]
                             [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
+                                [--matrix-file FILE.md]
 
 A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
 Without rules the guest has no network. `run` serves both wasi:sockets
@@ -55,8 +56,10 @@ removed afterwards). The guests are by default the ones `cargo xtask
 conformance` builds next to this binary (<target>/release/witsock-host):
   <target>/wasm32-wasip2/release/witsock-guest-tests.wasm
   <target>/witsock-imports-guests/wasm32-wasip2/release/witsock-guest-tests.wasm
-It prints the case matrix, the capability matrix and the run times, and
-exits 1 if any cell fails.";
+It prints a summary per area and backend, the cases that do not pass
+everywhere (failures, and unsupported cells with their reasons), the
+capability matrix and the run times, writes the whole matrix as
+Markdown to FILE.md when asked, and exits 1 if any cell fails.";
 
 /// Exit code for a trapped guest, as for a process killed by SIGABRT.
 const TRAP_EXIT: u8 = 134;
@@ -294,18 +297,22 @@ struct ConformanceArgs {
     guest: PathBuf,
     imports_guest: PathBuf,
     filter: Option<String>,
+    /// Where to write the whole matrix as Markdown.
+    matrix_file: Option<PathBuf>,
 }
 
 fn parse_conformance(args: &[OsString]) -> Result<ConformanceArgs, Failure> {
     let mut guest = None;
     let mut imports_guest = None;
     let mut filter = None;
+    let mut matrix_file = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let slot = match arg.to_str() {
             Some("--guest") => &mut guest,
             Some("--imports-guest") => &mut imports_guest,
             Some("--filter") => &mut filter,
+            Some("--matrix-file") => &mut matrix_file,
             _ => {
                 return Err(Failure::usage(format!(
                     "unexpected argument `{}`",
@@ -333,6 +340,7 @@ fn parse_conformance(args: &[OsString]) -> Result<ConformanceArgs, Failure> {
         guest,
         imports_guest,
         filter,
+        matrix_file: matrix_file.map(PathBuf::from),
     })
 }
 
@@ -392,6 +400,15 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, Failure> {
     });
     let matrix = Matrix::new(vec![native, wasi, imports]);
     print!("{}", matrix.render());
+    if let Some(path) = &args.matrix_file {
+        std::fs::write(path, matrix.render_markdown()).map_err(|e| {
+            Failure::error(format!(
+                "cannot write the matrix to {}: {e}",
+                path.display()
+            ))
+        })?;
+        println!("the whole matrix: {}", path.display());
+    }
     for line in compiled {
         println!("{line}");
     }

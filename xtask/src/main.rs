@@ -33,6 +33,10 @@ mod layout;
 
 use layout::{GUEST_SUITE as GUEST, GUEST_TARGET as WASM_TARGET};
 
+/// The whole conformance matrix, written by `cargo xtask conformance` (the
+/// README links it).
+const MATRIX_FILE: &str = "CONFORMANCE.md";
+
 const MACOS_TARGETS: &[&str] = &["aarch64-apple-darwin", "x86_64-apple-darwin"];
 /// The package that links wasmtime: release builds only.
 const HOST: &str = "witsock-host";
@@ -338,7 +342,9 @@ fn conformance() -> Result<(), String> {
             .arg("--guest")
             .arg(guest)
             .arg("--imports-guest")
-            .arg(imports_guest),
+            .arg(imports_guest)
+            .arg("--matrix-file")
+            .arg(workspace().join(MATRIX_FILE)),
     )
 }
 

@@ -493,14 +493,15 @@ impl Socket {
             libc::AF_UNIX => Domain::Unix,
             _ => return None,
         };
-        let ty = match options::getsockopt::<libc::c_int>(self.raw(), libc::SOL_SOCKET, libc::SO_TYPE)
-            .ok()?
-        {
-            libc::SOCK_STREAM => Type::Stream,
-            libc::SOCK_DGRAM => Type::Datagram,
-            libc::SOCK_SEQPACKET => Type::SeqPacket,
-            _ => return None,
-        };
+        let ty =
+            match options::getsockopt::<libc::c_int>(self.raw(), libc::SOL_SOCKET, libc::SO_TYPE)
+                .ok()?
+            {
+                libc::SOCK_STREAM => Type::Stream,
+                libc::SOCK_DGRAM => Type::Datagram,
+                libc::SOCK_SEQPACKET => Type::SeqPacket,
+                _ => return None,
+            };
         Some((domain, ty))
     }
 

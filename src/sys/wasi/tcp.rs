@@ -444,6 +444,11 @@ impl Tcp {
     }
 
     pub(super) fn set_option(&self, option: &SocketOption) -> Result<()> {
+        // wasmtime closes the socket of a failed connect: nothing can be
+        // set on it any more (natively options still work).
+        if matches!(self.phase(), Phase::Failed { .. }) {
+            return Err(Error::new(ErrorCode::Unsupported));
+        }
         let s = &self.socket;
         match *option {
             SocketOption::KeepAlive(on) => s.set_keep_alive_enabled(on),

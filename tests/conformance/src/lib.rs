@@ -7,12 +7,39 @@
 //! has none), and every wait is bounded.
 
 use core::fmt;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 mod cases;
 pub mod json;
+pub mod matrix;
 pub mod support;
 
 pub use cases::CASES;
+
+/// Every case: the scenarios of [`CASES`], then the cells of the
+/// [state matrix](matrix), in report order.
+pub fn cases() -> &'static [Case] {
+    static ALL: OnceLock<Vec<Case>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let scenarios = CASES.iter().map(|case| Case {
+            name: case.name.clone(),
+            unsupported_on: case.unsupported_on.clone(),
+            run: case.run,
+        });
+        let cells = matrix::cells().into_iter().map(|cell| Case {
+            name: Cow::Owned(cell.name()),
+            unsupported_on: Cow::Owned(
+                Backend::ALL
+                    .iter()
+                    .filter_map(|&backend| Some((backend, matrix::limit(&cell, backend)?)))
+                    .collect(),
+            ),
+            run: CaseBody::Cell(cell),
+        });
+        scenarios.chain(cells).collect()
+    })
+}
 
 /// A backend the suite runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,13 +112,32 @@ impl From<witsock::Error> for CaseError {
 /// One conformance case.
 pub struct Case {
     /// A unique snake_case name.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// Backends where the case must observe `unsupported` /
     /// `option-not-supported`, with the reason. Everywhere else it must
     /// pass.
-    pub unsupported_on: &'static [(Backend, &'static str)],
+    pub unsupported_on: Cow<'static, [(Backend, &'static str)]>,
     /// The body.
-    pub run: fn() -> CaseResult,
+    pub run: CaseBody,
+}
+
+/// What a case runs.
+#[derive(Clone, Copy)]
+pub enum CaseBody {
+    /// A scenario written as a function.
+    Fn(fn() -> CaseResult),
+    /// A cell of the state matrix.
+    Cell(matrix::Cell),
+}
+
+impl CaseBody {
+    /// Runs it.
+    pub fn run(&self) -> CaseResult {
+        match self {
+            CaseBody::Fn(f) => f(),
+            CaseBody::Cell(cell) => cell.run(),
+        }
+    }
 }
 
 impl Case {
@@ -145,7 +191,7 @@ impl Outcome {
 
 /// Runs one case on the current backend and judges it.
 pub fn run_case(case: &Case) -> Outcome {
-    judge(case.expect(Backend::current()), (case.run)())
+    judge(case.expect(Backend::current()), case.run.run())
 }
 
 /// Judges a case's result against its expectation.

@@ -33,9 +33,9 @@ macro_rules! case {
     };
     ($module:ident :: $name:ident, $limits:expr) => {
         Case {
-            name: stringify!($name),
-            unsupported_on: $limits,
-            run: $module::$name,
+            name: std::borrow::Cow::Borrowed(stringify!($name)),
+            unsupported_on: std::borrow::Cow::Borrowed($limits),
+            run: crate::CaseBody::Fn($module::$name),
         }
     };
 }
@@ -246,7 +246,7 @@ mod tests {
     fn case_names_are_unique_snake_case() {
         let mut seen = std::collections::HashSet::new();
         for case in CASES {
-            assert!(seen.insert(case.name), "duplicate case {}", case.name);
+            assert!(seen.insert(&case.name), "duplicate case {}", case.name);
             assert!(
                 case.name
                     .chars()
