@@ -251,7 +251,10 @@ impl Guest {
                 ctx: builder.build(),
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
-                sockets: SocketQuota::new(options.policy.max_sockets()),
+                sockets: SocketQuota::new(
+                    options.policy.max_sockets(),
+                    options.policy.allows_ip_name_lookup(),
+                ),
             },
         );
         store.limiter(|state| &mut state.limits);

@@ -9,6 +9,11 @@
 //! `new-socket-limit` (as wasi:sockets documents for this case) when it is
 //! full, and otherwise calls wasmtime-wasi's own implementation.
 //!
+//! A name lookup the policy refuses is `access-denied` at once, from
+//! `resolve-addresses` (wasmtime-wasi answers `permanent-resolver-failure`
+//! later, which a guest cannot tell from a broken resolver), as the witsock
+//! imports answer it.
+//!
 //! A socket the guest drops is not reported to the host either: the count
 //! is of the sockets created through these functions that are still in the
 //! store's table, found again (a lookup per socket) only when the count
@@ -18,6 +23,9 @@ use std::collections::HashSet;
 
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::StoreContextMut;
+use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
+    Host as _, Network, ResolveAddressStream,
+};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::Host as _;
 use wasmtime_wasi::p2::bindings::sync::sockets::tcp::HostTcpSocket as _;
@@ -34,14 +42,17 @@ const VERSION: &str = "0.2.12";
 #[derive(Debug)]
 pub(crate) struct SocketQuota {
     max: usize,
+    /// Whether the policy allows name lookup.
+    name_lookup: bool,
     /// Table entries of the sockets made, by representation and kind.
     live: HashSet<(u32, bool)>,
 }
 
 impl SocketQuota {
-    pub(crate) fn new(max: usize) -> SocketQuota {
+    pub(crate) fn new(max: usize, name_lookup: bool) -> SocketQuota {
         SocketQuota {
             max,
+            name_lookup,
             live: HashSet::new(),
         }
     }
@@ -150,6 +161,23 @@ fn define<T: QuotaView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()
                         state.quota().0.live.insert((accepted.0.rep(), true));
                         Ok((Ok(accepted),))
                     }
+                    Err(e) => Ok((Err(guest_error(e)?),)),
+                }
+            },
+        )?;
+    linker
+        .instance(&format!("wasi:sockets/ip-name-lookup@{VERSION}"))?
+        .func_wrap(
+            "resolve-addresses",
+            |mut store: StoreContextMut<'_, T>, (network, name): (Resource<Network>, String)| {
+                let state = store.data_mut();
+                if !state.quota().0.name_lookup {
+                    return Ok((Err::<Resource<ResolveAddressStream>, _>(
+                        ErrorCode::AccessDenied,
+                    ),));
+                }
+                match state.sockets().resolve_addresses(network, name) {
+                    Ok(stream) => Ok((Ok(stream),)),
                     Err(e) => Ok((Err(guest_error(e)?),)),
                 }
             },

@@ -28,6 +28,10 @@
 //!   with `imports` the raw code is the host's errno, already mapped by the
 //!   host, and the guest knows no names).
 //! - `capabilities`: the backend's [`Capabilities`](crate::Capabilities).
+//! - the same auto traits on every backend: `Socket`, `SockAddr`, `Error`,
+//!   `PollEntry`, `RecvMeta`, `Capabilities` and the batch datagrams are
+//!   `Send + Sync`, `Addresses` is `Send` (asserted at the end of this
+//!   file, so a backend that breaks it does not compile).
 //! - `resolve` and `ResolvedAddrs`: name resolution (getaddrinfo(3)
 //!   natively, wasi:sockets `ip-name-lookup` on wasm32-wasip2, the host's
 //!   resolver with `imports`), an iterator of `SocketAddr` that owns what
@@ -85,3 +89,19 @@ cfg_if::cfg_if! {
 #[cfg(all(test, not(target_os = "wasi")))]
 #[path = "wasi/error_table.rs"]
 mod wasi_error_table;
+
+// The auto traits of the public types are part of the contract: code that
+// compiles on one backend compiles on every one. Checked on each target.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<crate::Socket>();
+    send_sync::<crate::SockAddr>();
+    send_sync::<crate::Error>();
+    send_sync::<crate::PollEntry<'static>>();
+    send_sync::<crate::RecvMeta>();
+    send_sync::<crate::Capabilities>();
+    send_sync::<crate::IncomingDatagram<'static>>();
+    send_sync::<crate::OutgoingDatagram<'static>>();
+    send::<crate::Addresses>();
+};

@@ -303,6 +303,11 @@ impl WitsockCtxView<'_> {
         if domain == Domain::Unix && !self.ctx.policy.allows_unix_sockets() {
             refuse!(Unsupported);
         }
+        // No IP rule at all: no TCP or UDP socket, as wasi:sockets answers
+        // under the same rules (at the same step, creation).
+        if domain != Domain::Unix && !self.ctx.policy.allows_ip_sockets() {
+            refuse!(AccessDenied);
+        }
         if !self.has_room(1) {
             refuse!(TooManySockets);
         }

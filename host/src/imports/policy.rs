@@ -3,7 +3,10 @@
 //!
 //! # Addresses
 //!
-//! Each use of an IP address is checked against its own allow-list of
+//! Without any address rule the guest has no TCP or UDP socket at all
+//! (`create` is `access-denied`), as a wasi:sockets guest under the same
+//! rules. Otherwise each use of an IP address is checked against its own
+//! allow-list of
 //! [`AddressRule`]s (`ADDRESS[/PREFIX]:PORTS`, parsed by
 //! [`crate::policy`]), before anything reaches the network:
 //!
@@ -294,6 +297,20 @@ impl WitsockPolicy {
     /// The quotas.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Whether the guest may create TCP and UDP sockets: some address rule
+    /// exists (as for wasi:sockets guests).
+    pub fn allows_ip_sockets(&self) -> bool {
+        [
+            &self.bind,
+            &self.connect,
+            &self.accept,
+            &self.send,
+            &self.receive,
+        ]
+        .iter()
+        .any(|rules| !rules.is_empty())
     }
 
     /// Whether the guest has Unix sockets at all.

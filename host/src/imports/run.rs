@@ -137,7 +137,10 @@ impl WitsockGuest {
                 witsock: WitsockCtx::new(options.witsock.clone()),
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
-                wasi_sockets: SocketQuota::new(options.wasi.max_sockets()),
+                wasi_sockets: SocketQuota::new(
+                    options.wasi.max_sockets(),
+                    options.wasi.allows_ip_name_lookup(),
+                ),
             },
         );
         store.limiter(|state| &mut state.limits);

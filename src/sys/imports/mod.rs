@@ -344,6 +344,15 @@ pub(crate) struct PollEntry {
     readiness: Readiness,
 }
 
+// SAFETY: the pointer stands for the `&'a wit::Socket` the portable
+// `PollEntry<'a>` borrows (see `new`), and is only read through as such;
+// `wit::Socket` is `Sync` (the portable `Socket` holding it is, checked in
+// `sys/mod.rs`), so sending or sharing that borrow is sound, as it is for
+// the native `pollfd` and the wasi entries.
+unsafe impl Send for PollEntry {}
+// SAFETY: as for `Send`: shared access only reads the borrowed socket.
+unsafe impl Sync for PollEntry {}
+
 impl PollEntry {
     #[inline]
     pub(crate) fn new(socket: &Socket, interest: Interest) -> PollEntry {

@@ -675,14 +675,11 @@ pub fn limit(cell: &Cell, backend: Backend) -> Option<&'static str> {
         (Proto::Tcp, State::ConnectFailed, Call::SetReceiveBuffer) => {
             Some("wasi:sockets closes a socket whose connect failed: its options cannot be set")
         }
-        (Proto::Udp, State::UdpConnected | State::UdpReconnected, c)
-            if matches!(
-                c,
-                Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth
-            ) =>
-        {
-            Some("wasi:sockets cannot shut a UDP socket down")
-        }
+        (
+            Proto::Udp,
+            State::UdpConnected | State::UdpReconnected,
+            Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth,
+        ) => Some("wasi:sockets cannot shut a UDP socket down"),
         _ => None,
     }
 }

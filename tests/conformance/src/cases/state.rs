@@ -190,3 +190,34 @@ pub(crate) fn shutdown_unconnected_is_not_connected() -> CaseResult {
         "shutdown of a fresh TCP socket",
     )
 }
+
+pub(crate) fn resolve_checks_names_before_any_resolver() -> CaseResult {
+    // Literals resolve to themselves, with no lookup (and so with no
+    // lookup grant from a host).
+    for (name, expected) in [
+        ("127.0.0.1", "127.0.0.1:80"),
+        ("::1", "[::1]:80"),
+        ("[::]", "[::]:80"),
+    ] {
+        let addrs: Vec<String> = witsock::resolve(name, 80)?.map(|a| a.to_string()).collect();
+        crate::ensure!(
+            addrs == [expected],
+            "`{name}` resolved to {addrs:?}, expected {expected}"
+        );
+    }
+    // What is not a host name never reaches a resolver.
+    for name in [
+        "",
+        " ",
+        "127.0.0.1:80",
+        "http://example.com/",
+        "[127.0.0.1]",
+    ] {
+        expect_error(
+            witsock::resolve(name, 80),
+            ErrorCode::InvalidArgument,
+            &format!("resolving `{name}`"),
+        )?;
+    }
+    Ok(())
+}
