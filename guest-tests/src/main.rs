@@ -6,6 +6,7 @@
 //! witsock-guest-tests [FILTER]          run the cases whose name contains FILTER (all by default)
 //! witsock-guest-tests --open-and-trap N open N loopback listeners, then trap
 //! witsock-guest-tests --connect ADDR    connect once to ADDR and print the outcome
+//! witsock-guest-tests --resolve NAME    resolve NAME once and print the outcome
 //! ```
 //!
 //! The suite prints one JSON line per case and one capabilities line on
@@ -22,13 +23,15 @@ use witsock::{Domain, SockAddr, Socket, Type};
 use witsock_conformance::{Outcome, Report};
 use witsock_guest_tests::{summary_line, CapabilityReport};
 
-const USAGE: &str = "usage: witsock-guest-tests [FILTER] | --open-and-trap N | --connect ADDR";
+const USAGE: &str =
+    "usage: witsock-guest-tests [FILTER] | --open-and-trap N | --connect ADDR | --resolve NAME";
 
 /// What the command line asks for.
 enum Mode {
     Suite { filter: Option<String> },
     OpenAndTrap { count: usize },
     Connect { addr: SocketAddr },
+    Resolve { name: String },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Mode::Suite { filter } => run_suite(filter.as_deref()),
         Mode::OpenAndTrap { count } => open_and_trap(count),
         Mode::Connect { addr } => connect_once(addr),
+        Mode::Resolve { name } => resolve_once(&name),
     }
 }
 
@@ -56,6 +60,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
                 .map_err(|_| format!("--open-and-trap takes a count, not `{n}`"))?;
             Ok(Mode::OpenAndTrap { count })
         }
+        [flag, name] if flag == "--resolve" => Ok(Mode::Resolve { name: name.clone() }),
         [flag, addr] if flag == "--connect" => {
             let addr = addr
                 .parse()
@@ -149,6 +154,21 @@ fn connect_once(addr: SocketAddr) -> ExitCode {
         }
         Err(e) => {
             println_flushed(&format!("connect {addr}: {} ({e})", e.code().wit_name()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves `name` once and prints the first address or the error.
+fn resolve_once(name: &str) -> ExitCode {
+    match witsock::resolve(name, 80).map(|mut addrs| addrs.next()) {
+        Ok(first) => {
+            let first = first.map_or_else(|| "nothing".to_string(), |a| a.to_string());
+            println_flushed(&format!("resolve {name}: {first}"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println_flushed(&format!("resolve {name}: {} ({e})", e.code().wit_name()));
             ExitCode::FAILURE
         }
     }

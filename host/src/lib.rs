@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use std::sync::OnceLock;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -87,19 +87,25 @@ pub struct RunOptions {
 /// What one guest run may take from the host beyond its sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuestLimits {
-    /// The most bytes any one of the guest's linear memories may grow to;
-    /// a growth past it traps the guest, saying so.
+    /// The most bytes all of the guest's linear memories together may
+    /// grow to; a growth past it traps the guest, saying so.
     pub max_memory: usize,
+    /// The most elements all of the guest's tables together may hold.
+    pub max_table_elements: usize,
     /// The longest the run may last (wall time, `None` for no limit). The
     /// deadline is checked while guest code runs: a guest blocked in a
     /// host call (a blocking accept or receive) is stopped when that call
-    /// returns.
+    /// returns. (`witsock-host run --max-wall-time` also ends the process
+    /// shortly after the deadline.)
     pub max_wall_time: Option<Duration>,
 }
 
 impl GuestLimits {
     /// The default memory limit: 1 GiB.
     pub const DEFAULT_MAX_MEMORY: usize = 1 << 30;
+    /// The default table limit: a million elements (8 to 16 MiB of host
+    /// memory).
+    pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1 << 20;
 }
 
 impl Default for GuestLimits {
@@ -108,6 +114,7 @@ impl Default for GuestLimits {
     fn default() -> GuestLimits {
         GuestLimits {
             max_memory: GuestLimits::DEFAULT_MAX_MEMORY,
+            max_table_elements: GuestLimits::DEFAULT_MAX_TABLE_ELEMENTS,
             max_wall_time: None,
         }
     }
@@ -274,12 +281,62 @@ pub(crate) struct Compiled {
     epoch_ticker: OnceLock<()>,
 }
 
+/// Keeps a guest within its [`GuestLimits`]: the sizes of all its
+/// memories and of all its tables are added up (a component may have
+/// several of each), and a growth past a limit traps the guest with the
+/// reason.
+pub(crate) struct StoreLimits {
+    max_memory: usize,
+    memory: usize,
+    max_table_elements: usize,
+    table_elements: usize,
+}
+
 /// The store limits for `limits`.
 pub(crate) fn store_limits(limits: &GuestLimits) -> StoreLimits {
-    StoreLimitsBuilder::new()
-        .memory_size(limits.max_memory)
-        .trap_on_grow_failure(true)
-        .build()
+    StoreLimits {
+        max_memory: limits.max_memory,
+        memory: 0,
+        max_table_elements: limits.max_table_elements,
+        table_elements: 0,
+    }
+}
+
+impl wasmtime::ResourceLimiter for StoreLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = (self.memory - current.min(self.memory)).saturating_add(desired);
+        if total > self.max_memory {
+            wasmtime::bail!(
+                "memory limit reached: the guest asked for {total} bytes of memory, more than the {} allowed",
+                self.max_memory
+            );
+        }
+        self.memory = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total =
+            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
+        if total > self.max_table_elements {
+            wasmtime::bail!(
+                "table limit reached: the guest asked for {total} table elements, more than the {} allowed",
+                self.max_table_elements
+            );
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
 }
 
 /// The buffers of the streams a run captures.

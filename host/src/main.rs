@@ -39,10 +39,13 @@ built with `--features witsock/imports`), under the same rules:
                       every socket any user puts there
 --max-sockets N       the most sockets the guest may hold at once, on each
                       interface (default 1024)
---max-memory SIZE     the most any linear memory of the guest may grow to,
-                      in bytes or with a K, M or G suffix (default 1G)
+--max-memory SIZE     the most all linear memories of the guest may grow
+                      to together, in bytes or with a K, M or G suffix
+                      (default 1G)
 --max-wall-time SECONDS
-                      stop the guest after this long (default: no limit)
+                      stop the guest after this long (default: no limit);
+                      one blocked in a host call is stopped half a second
+                      later, with exit code 134
 With any RULE, a listener accepts connections from any peer. `run` exits
 with the guest's code (134 when it traps). Arguments for the guest must
 be UTF-8: WASI passes them as strings.
@@ -63,6 +66,11 @@ Markdown to FILE.md when asked, and exits 1 if any cell fails.";
 
 /// Exit code for a trapped guest, as for a process killed by SIGABRT.
 const TRAP_EXIT: u8 = 134;
+/// How long past `--max-wall-time` a guest blocked in a host call is given
+/// before the process ends (a guest running its own code traps at the
+/// deadline itself).
+const WALL_TIME_GRACE: Duration = Duration::from_millis(500);
+
 /// Exit code for bad usage or a guest that cannot be loaded.
 const USAGE_EXIT: u8 = 2;
 
@@ -271,6 +279,20 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // The witsock imports are linked next to wasmtime-wasi: a guest that
     // imports only wasi:sockets runs as it would without them.
     let guest = WitsockGuest::load(&args.guest).map_err(Failure::error)?;
+    if let Some(limit) = args.limits.max_wall_time {
+        // The run's deadline stops guest code; a guest blocked in a host
+        // call (a blocking accept, receive or wait) is stopped here, a
+        // moment later, with the whole process.
+        let guest_path = args.guest.display().to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(limit + WALL_TIME_GRACE);
+            eprintln!(
+                "witsock-host: {guest_path} stopped: --max-wall-time of {} s passed while it waited in a host call",
+                limit.as_secs_f64()
+            );
+            std::process::exit(i32::from(TRAP_EXIT));
+        });
+    }
     let outcome = guest
         .run(&WitsockRunOptions {
             args: args.guest_args,

@@ -264,7 +264,10 @@ pub(crate) fn address_to_wit(addr: &SockAddr) -> wt::SocketAddress {
         return ip_to_wit(ip);
     }
     if let Some(path) = addr.as_unix_bytes() {
-        return wt::SocketAddress::Unix(super::unix_path::guest_name(path));
+        return match super::unix_path::guest_name(path) {
+            Some(name) => wt::SocketAddress::Unix(name),
+            None => wt::SocketAddress::Unnamed,
+        };
     }
     if let Some(name) = addr.as_abstract_name() {
         return wt::SocketAddress::UnixAbstract(name.to_vec());

@@ -308,6 +308,12 @@ impl WitsockCtxView<'_> {
         if domain != Domain::Unix && !self.ctx.policy.allows_ip_sockets() {
             refuse!(AccessDenied);
         }
+        // An IP seq-packet socket is SCTP where the kernel has it: a
+        // protocol the policy has no rules for (its associations would
+        // arrive unfiltered).
+        if domain != Domain::Unix && ty == wt::SocketType::SeqPacket {
+            refuse!(ProtocolNotSupported);
+        }
         if !self.has_room(1) {
             refuse!(TooManySockets);
         }
@@ -495,10 +501,12 @@ impl WitsockCtxView<'_> {
             return Ok(Err(e));
         }
         let resource = self.socket(&this)?;
-        let local = resource.socket().local_addr().ok();
-        if let Some(ip) = local.as_ref().and_then(SockAddr::as_socket) {
-            if !self.permits_bind(resource, ip) {
-                refuse!(AccessDenied);
+        if resource.domain != Domain::Unix {
+            // The port the socket really has; no address, no listen.
+            let local = guest!(resource.socket().local_addr());
+            match local.as_socket() {
+                Some(ip) if self.permits_bind(resource, ip) => {}
+                _ => refuse!(AccessDenied),
             }
         }
         Ok(resource.socket().listen(backlog).map_err(convert::error))

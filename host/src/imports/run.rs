@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits};
+use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use witsock_conformance::Backend;
 
@@ -16,6 +16,7 @@ use crate::conformance::Column;
 use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
     store_limits, AddressRule, Compiled, GuestLimits, HostError, Policy, RunOutcome, Stdio,
+    StoreLimits,
 };
 
 /// The environment variable that tells the guest suite where to put Unix

@@ -10,16 +10,28 @@
 //!   `openat(O_PATH | O_NOFOLLOW)`, so that no symlink and no `..` is ever
 //!   followed;
 //! - the kernel is handed the descriptor the walk ended on, as
-//!   `/proc/self/fd/N/NAME` for a bind (the socket file is created in the
-//!   directory the walk pinned) and `/proc/self/fd/N` for a connect or a
-//!   send (the socket file the walk opened, which must not be a symlink).
+//!   `/proc/PID/fd/N/NAME` for a bind (the socket file is created in the
+//!   directory the walk pinned) and `/proc/PID/fd/N` for a connect or a
+//!   send (the socket file the walk opened, which must not be a symlink),
+//!   PID being the host's own.
 //!
 //! The kernel keeps the name it was given for bound sockets, so
-//! `getsockname`, `getpeername` and `recvfrom` report `/proc/self/fd/N/NAME`.
-//! Each bind registers that name with the path the guest asked for
-//! ([`UnixBinding`], held by the socket and its accepted connections, which
-//! also keeps N open and so the name unique), and [`guest_name`] turns it
-//! back before any address reaches a guest.
+//! `getsockname`, `getpeername` and `recvfrom` report `/proc/PID/fd/N/NAME`.
+//! Naming the host's PID (not `/proc/self`) matters for other processes
+//! that use that address, say a datagram server replying to a guest: the
+//! name resolves through the host's descriptor table, so it leads to the
+//! pinned directory inside the grant or, for a process not allowed to
+//! look at the host's descriptors, nowhere; never through a descriptor of
+//! the other process's own. Each bind registers the name with the path the
+//! guest asked for ([`UnixBinding`], held by the socket and its accepted
+//! connections, which also keeps N open and so the name unique), and
+//! [`guest_name`] turns it back before any address reaches a guest; a
+//! descriptor name no live binding holds reads as unnamed, so no stale or
+//! reused number is ever shown.
+//!
+//! An embedder must not preopen for the guest a directory that holds a
+//! grant's parent: a guest could then hard-link or move sockets from
+//! outside into the grant (the CLI preopens exactly the grants).
 //!
 //! A directory moved out of a grant after the walk opened it stays usable
 //! for that one call: the walk pins what was inside the grant when it was
@@ -39,6 +51,13 @@ use rustix::fs::{FileType, Mode, OFlags};
 /// Where descriptors are named as paths. Only Linux has it: elsewhere no
 /// directory can be granted ([`GrantError::NoProcFs`]).
 const FD_DIR: &str = "/proc/self/fd/";
+
+/// `/proc/PID/fd/`, PID being this process's: the prefix of the names the
+/// kernel is handed.
+fn fd_prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!("/proc/{}/fd/", std::process::id()))
+}
 
 /// Opens a path without reading or writing it (`O_PATH`; where there is
 /// none no grant is made, see [`FD_DIR`]).
@@ -257,9 +276,9 @@ pub(crate) fn confine(
     }
 }
 
-/// `/proc/self/fd/N`.
+/// `/proc/PID/fd/N`.
 fn fd_name(fd: impl AsFd) -> Vec<u8> {
-    format!("{FD_DIR}{}", fd.as_fd().as_raw_fd()).into_bytes()
+    format!("{}{}", fd_prefix(), fd.as_fd().as_raw_fd()).into_bytes()
 }
 
 /// A missing component is `Missing` (the guest may see what is in its
@@ -335,16 +354,14 @@ impl Drop for UnixBinding {
 }
 
 /// The name a guest knows for the Unix path `kernel_name` the kernel
-/// reported: the guest's own for a socket this host bound, else
-/// `kernel_name` itself.
-pub(crate) fn guest_name(kernel_name: &[u8]) -> Vec<u8> {
-    if kernel_name.starts_with(FD_DIR.as_bytes()) {
+/// reported: the guest's own for a socket this host bound, none (unnamed)
+/// for a descriptor name no live binding holds, else `kernel_name` itself.
+pub(crate) fn guest_name(kernel_name: &[u8]) -> Option<Vec<u8>> {
+    if kernel_name.starts_with(fd_prefix().as_bytes()) {
         let names = registry().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((guest, _)) = names.get(kernel_name) {
-            return guest.clone();
-        }
+        return names.get(kernel_name).map(|(guest, _)| guest.clone());
     }
-    kernel_name.to_vec()
+    Some(kernel_name.to_vec())
 }
 
 #[cfg(test)]
@@ -390,7 +407,8 @@ mod tests {
         use PathUse::*;
 
         let bind = confine(&grants, &granted.join("sub/a.sock"), Create).unwrap();
-        assert!(bind.kernel_name.starts_with(FD_DIR.as_bytes()));
+        assert!(bind.kernel_name.starts_with(fd_prefix().as_bytes()));
+        assert!(!bind.kernel_name.starts_with(b"/proc/self/"));
         assert!(bind.kernel_name.ends_with(b"/a.sock"));
         let connect = confine(&grants, &granted.join("sub/plain"), Existing).unwrap();
         assert!(!connect.kernel_name.ends_with(b"plain"));
@@ -446,9 +464,16 @@ mod tests {
         let confined = confine(&grants, &guest, PathUse::Create).unwrap();
         let kernel = confined.kernel_name.clone();
         let binding = UnixBinding::register(confined);
-        assert_eq!(guest_name(&kernel), guest.as_os_str().as_bytes());
+        assert_eq!(
+            guest_name(&kernel).as_deref(),
+            Some(guest.as_os_str().as_bytes())
+        );
         drop(binding);
-        assert_eq!(guest_name(&kernel), kernel);
-        assert_eq!(guest_name(b"/elsewhere/x.sock"), b"/elsewhere/x.sock");
+        // Gone: the number may be reused, so the name means nothing now.
+        assert_eq!(guest_name(&kernel), None);
+        assert_eq!(
+            guest_name(b"/elsewhere/x.sock").as_deref(),
+            Some(&b"/elsewhere/x.sock"[..])
+        );
     }
 }

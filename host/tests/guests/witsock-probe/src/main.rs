@@ -21,6 +21,10 @@
 //!                                        bind ADDR, count datagrams and their senders
 //! witsock-probe listen ADDR [v6only]     bind and listen on ADDR
 //! witsock-probe grow-memory MIB | spin   take memory, or time, until stopped
+//! witsock-probe sleep SECS               block in one host call (a receive with a timeout)
+//! witsock-probe unix-dgram-spray PREFIX NAME SERVER K
+//!                                        bind PREFIX0/NAME … PREFIX(K-1)/NAME, each pings SERVER; count replies
+//! witsock-probe unix-names PATH          the names both ends of a Unix connection see, before and after the listener goes
 //! witsock-probe bench-throughput witsock|std|wasi ADDR MEBIBYTES
 //! witsock-probe bench-rtt witsock|std|wasi ADDR COUNT SIZE
 //! witsock-probe bench-udp witsock|witsock-batch|std COUNT SIZE
@@ -100,6 +104,12 @@ fn main() {
         ["listen", addr, rest @ ..] => report("listen", listen(ip(addr), rest == ["v6only"])),
         ["grow-memory", mib] => grow_memory(count(mib)),
         ["spin"] => spin(),
+        ["sleep", secs] => report("sleep", sleep(count(secs) as u64)),
+        ["unix-dgram-spray", prefix, name, server, k] => report(
+            "unix-dgram-spray",
+            unix_dgram_spray(prefix, name, server, count(k)),
+        ),
+        ["unix-names", path] => report("unix-names", unix_names(path)),
         ["bench-throughput", variant, addr, mib] => bench_throughput(variant, ip(addr), count(mib)),
         ["bench-rtt", variant, addr, n, size] => {
             bench_rtt(variant, ip(addr), count(n), count(size))
@@ -1031,4 +1041,65 @@ fn spin() -> String {
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
     }
+}
+
+/// Blocks in one receive for `secs` seconds (a blocking socket with a
+/// receive timeout and nothing to receive).
+fn sleep(secs: u64) -> witsock::Result<String> {
+    let socket = Socket::new(Domain::Ipv4, Type::Datagram, None)?;
+    socket.bind(&loopback_v4())?;
+    socket.set_option(SocketOption::ReceiveTimeout(Some(Duration::from_secs(
+        secs,
+    ))))?;
+    let mut buf = [0u8; 4];
+    let outcome = socket.recv(&mut buf, RecvFlags::EMPTY);
+    Ok(format!("woke up: {outcome:?}"))
+}
+
+/// Binds `k` datagram sockets `{prefix}{i}/{name}`, sends a ping from each
+/// to `server`, and counts the replies that come back within two seconds.
+fn unix_dgram_spray(prefix: &str, name: &str, server: &str, k: usize) -> witsock::Result<String> {
+    let server = SockAddr::unix(server)?;
+    let mut sockets = Vec::new();
+    for i in 0..k {
+        let socket = Socket::new_nonblocking(Domain::Unix, Type::Datagram, None)?;
+        socket.bind(&SockAddr::unix(format!("{prefix}{i}/{name}"))?)?;
+        socket.send_to(b"ping", &server, SendFlags::EMPTY)?;
+        sockets.push(socket);
+    }
+    let mut replies = 0;
+    let end = Instant::now() + Duration::from_secs(2);
+    let mut buf = [0u8; 16];
+    while replies < k && Instant::now() < end {
+        let mut got = false;
+        for socket in &sockets {
+            if socket.recv(&mut buf, RecvFlags::EMPTY).is_ok() {
+                replies += 1;
+                got = true;
+            }
+        }
+        if !got {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(format!("ok sent {k} replies {replies}"))
+}
+
+/// The client's view of its peer while the listener lives and after it and
+/// its accepted socket are gone.
+fn unix_names(path: &str) -> witsock::Result<String> {
+    let addr = SockAddr::unix(path)?;
+    let listener = Socket::new(Domain::Unix, Type::Stream, None)?;
+    listener.bind(&addr)?;
+    listener.listen(4)?;
+    let client = Socket::new(Domain::Unix, Type::Stream, None)?;
+    client.connect(&addr)?;
+    let (accepted, _) = listener.accept()?;
+    let before = client.peer_addr()?;
+    let local = accepted.local_addr()?;
+    drop(accepted);
+    drop(listener);
+    let _ = std::fs::remove_file(path);
+    let after = client.peer_addr()?;
+    Ok(format!("ok peer {before} local {local} after {after}"))
 }
