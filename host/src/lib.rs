@@ -302,6 +302,26 @@ pub(crate) fn store_limits(limits: &GuestLimits) -> StoreLimits {
     }
 }
 
+/// Grows a running total from `current` to `desired` (one memory's or
+/// table's share of it), or fails with the reason once past `max`.
+/// `what` names the limit and `units` what it counts.
+fn grow_total(
+    used: &mut usize,
+    current: usize,
+    desired: usize,
+    max: usize,
+    (what, units): (&str, &str),
+) -> wasmtime::Result<bool> {
+    let total = (*used - current.min(*used)).saturating_add(desired);
+    if total > max {
+        wasmtime::bail!(
+            "{what} limit reached: the guest asked for {total} {units} in all, more than the {max} allowed"
+        );
+    }
+    *used = total;
+    Ok(true)
+}
+
 impl wasmtime::ResourceLimiter for StoreLimits {
     fn memory_growing(
         &mut self,
@@ -309,15 +329,13 @@ impl wasmtime::ResourceLimiter for StoreLimits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = (self.memory - current.min(self.memory)).saturating_add(desired);
-        if total > self.max_memory {
-            wasmtime::bail!(
-                "memory limit reached: the guest asked for {total} bytes of memory, more than the {} allowed",
-                self.max_memory
-            );
-        }
-        self.memory = total;
-        Ok(true)
+        grow_total(
+            &mut self.memory,
+            current,
+            desired,
+            self.max_memory,
+            ("memory", "bytes of memory"),
+        )
     }
 
     fn table_growing(
@@ -326,16 +344,13 @@ impl wasmtime::ResourceLimiter for StoreLimits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total =
-            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
-        if total > self.max_table_elements {
-            wasmtime::bail!(
-                "table limit reached: the guest asked for {total} table elements, more than the {} allowed",
-                self.max_table_elements
-            );
-        }
-        self.table_elements = total;
-        Ok(true)
+        grow_total(
+            &mut self.table_elements,
+            current,
+            desired,
+            self.max_table_elements,
+            ("table", "table elements"),
+        )
     }
 }
 

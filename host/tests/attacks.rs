@@ -682,8 +682,8 @@ fn wasi_sockets_guests_are_held_to_their_socket_quota() {
 
 /// Run as a process of its own by
 /// `an_outside_server_replying_to_guests_reaches_only_the_guests`: echoes
-/// datagrams on `WITSOCK_ECHO_SOCKET` back to their senders for two
-/// seconds, holding descriptors open on `WITSOCK_ECHO_DECOY` the whole
+/// datagrams on `WITSOCK_ECHO_SOCKET` back to their senders, forty of
+/// them or for eight seconds, holding descriptors open on `WITSOCK_ECHO_DECOY` the whole
 /// time (so that a sender name read through its own descriptors would lead
 /// there), and prints each sender.
 #[test]
@@ -704,9 +704,10 @@ fn outside_echo_server() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     println!("ready");
-    let end = Instant::now() + Duration::from_secs(4);
+    let end = Instant::now() + Duration::from_secs(8);
     let mut buf = [0u8; 64];
-    while Instant::now() < end {
+    let mut echoed = 0;
+    while echoed < 40 && Instant::now() < end {
         let Ok((n, from)) = socket.recv_from(&mut buf) else {
             continue;
         };
@@ -715,6 +716,7 @@ fn outside_echo_server() {
             continue;
         };
         let sent = socket.send_to(&buf[..n], from);
+        echoed += usize::from(sent.is_ok());
         println!("from {} reply {}", from.display(), sent.is_ok());
     }
 }
