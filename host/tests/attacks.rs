@@ -27,20 +27,19 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use imports_support::{probe, run_probe, run_probe_with, stdout, TempDir};
+use imports_support::{
+    assert_result, host_command, one_clear_line, probe, rule, run_probe, run_probe_with, stdout,
+    TempDir,
+};
 use witsock::{Domain, SockAddr, Socket, SocketOption, Type};
 use witsock_host::imports::{WitsockPolicy, WitsockRunOptions};
-use witsock_host::{AddressRule, GuestLimits, GuestStatus, Policy, RunOptions, Stdio};
-
-fn rule(text: &str) -> AddressRule {
-    text.parse().expect("a rule")
-}
+use witsock_host::{GuestLimits, GuestStatus, Policy, RunOptions, Stdio};
 
 /// The probe's report line for `mode` (its other lines are progress).
 fn probe_line(policy: WitsockPolicy, args: &[&str]) -> String {
@@ -61,14 +60,6 @@ fn report_line(outcome: &witsock_host::RunOutcome, args: &[&str]) -> String {
         .find(|line| line.starts_with(&prefix))
         .unwrap_or_else(|| panic!("{args:?}: no report in {out}"))
         .to_string()
-}
-
-fn assert_result(line: &str, mode: &str, expected: &str) {
-    let prefix = format!("{mode}: {expected}");
-    assert!(
-        line.starts_with(&prefix),
-        "expected `{prefix}…`, got `{line}`"
-    );
 }
 
 /// The count after `key=` in a loop report (0 when absent).
@@ -466,23 +457,6 @@ fn world_writable_directories_are_not_granted_unless_forced() {
     let line = one_clear_line(&output);
     assert_eq!(output.status.code(), Some(2), "{line}");
     assert!(line.contains("--allow-unix /tmp") && line.contains("world-writable"));
-}
-
-fn host_command(args: &[&OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witsock-host"))
-        .args(args)
-        .output()
-        .expect("witsock-host runs")
-}
-
-/// Exactly one line on stderr, starting `witsock-host: `, no panic.
-fn one_clear_line(output: &Output) -> String {
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!text.contains("panicked"), "{text}");
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    assert!(lines[0].starts_with("witsock-host: "), "{text}");
-    lines[0].to_string()
 }
 
 #[test]

@@ -4,15 +4,10 @@
 mod common;
 mod imports_support;
 
+use imports_support::{host_command, one_clear_line};
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_witsock-host"))
-        .args(args)
-        .output()
-        .expect("witsock-host runs")
-}
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -27,24 +22,12 @@ fn scratch_file(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Exactly one line on stderr, starting `witsock-host: `, and no sign of a
-/// panic.
-fn assert_one_clear_line(output: &Output) -> String {
-    let text = stderr(output);
-    assert!(!text.contains("panicked"), "{text}");
-    assert!(!text.contains("backtrace"), "{text}");
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    assert!(lines[0].starts_with("witsock-host: "), "{text}");
-    lines[0].to_string()
-}
-
 #[test]
 fn a_missing_file_cannot_be_loaded() {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-guest.wasm");
-    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    let output = host_command(&["run", path.to_str().expect("utf-8 path")]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(
         line.starts_with(&format!("witsock-host: cannot load {}: ", path.display())),
         "{line}"
@@ -55,9 +38,9 @@ fn a_missing_file_cannot_be_loaded() {
 #[test]
 fn a_file_that_is_not_wasm_cannot_be_loaded() {
     let path = scratch_file("not-wasm.wasm", b"#!/bin/sh\necho hello\n");
-    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    let output = host_command(&["run", path.to_str().expect("utf-8 path")]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(line.contains("cannot load"), "{line}");
     assert!(line.ends_with("not a WebAssembly file"), "{line}");
 }
@@ -66,9 +49,9 @@ fn a_file_that_is_not_wasm_cannot_be_loaded() {
 fn a_core_module_is_not_a_component() {
     // The smallest core module: the magic number and version 1.
     let path = scratch_file("core.wasm", b"\0asm\x01\0\0\0");
-    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    let output = host_command(&["run", path.to_str().expect("utf-8 path")]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(line.contains("cannot load"), "{line}");
     assert!(line.contains("a core module, not a component"), "{line}");
 }
@@ -77,9 +60,9 @@ fn a_core_module_is_not_a_component() {
 fn a_component_that_is_not_a_command_cannot_be_instantiated() {
     // The empty component: valid, but it exports no `wasi:cli/run`.
     let path = scratch_file("empty-component.wasm", b"\0asm\x0d\0\x01\0");
-    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    let output = host_command(&["run", path.to_str().expect("utf-8 path")]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(
         line.starts_with(&format!(
             "witsock-host: cannot instantiate {}: ",
@@ -94,9 +77,9 @@ fn a_component_that_is_not_a_command_cannot_be_instantiated() {
 fn a_truncated_component_cannot_be_loaded() {
     let guest = std::fs::read(common::guest_path()).expect("the guest suite");
     let path = scratch_file("truncated.wasm", &guest[..guest.len() / 2]);
-    let output = host(&["run", path.to_str().expect("utf-8 path")]);
+    let output = host_command(&["run", path.to_str().expect("utf-8 path")]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(line.contains("cannot load"), "{line}");
     assert!(line.contains("not a valid component"), "{line}");
 }
@@ -112,9 +95,9 @@ fn a_policy_that_does_not_parse_is_refused_before_loading() {
     ] {
         for flag in ["--allow-bind", "--allow-connect"] {
             // The guest is never loaded: a missing file is not reported.
-            let output = host(&["run", "missing.wasm", flag, rule]);
+            let output = host_command(&["run", "missing.wasm", flag, rule]);
             assert_eq!(output.status.code(), Some(2), "{flag} {rule}");
-            let line = assert_one_clear_line(&output);
+            let line = one_clear_line(&output);
             assert!(
                 line.contains(&format!("invalid address rule `{rule}`")),
                 "{line}"
@@ -128,7 +111,7 @@ fn a_policy_that_does_not_parse_is_refused_before_loading() {
 fn a_trapping_guest_is_reported_and_exits_134() {
     let guest = common::guest_path();
     let guest = guest.to_str().expect("utf-8 path");
-    let output = host(&[
+    let output = host_command(&[
         "run",
         guest,
         "--allow-bind",
@@ -138,7 +121,7 @@ fn a_trapping_guest_is_reported_and_exits_134() {
         "5",
     ]);
     assert_eq!(output.status.code(), Some(134), "{}", stderr(&output));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert_eq!(
         line,
         format!(
@@ -153,7 +136,7 @@ fn a_trapping_guest_is_reported_and_exits_134() {
 #[test]
 fn a_guest_denied_the_network_fails_without_trapping() {
     let guest = common::guest_path();
-    let output = host(&[
+    let output = host_command(&[
         "run",
         guest.to_str().expect("utf-8 path"),
         "--",
@@ -169,7 +152,7 @@ fn a_guest_denied_the_network_fails_without_trapping() {
 #[test]
 fn the_guest_exit_code_and_arguments_pass_through() {
     let guest = common::guest_path();
-    let output = host(&[
+    let output = host_command(&[
         "run",
         guest.to_str().expect("utf-8 path"),
         "--allow-bind",
@@ -201,7 +184,7 @@ fn reports(output: &Output) -> Vec<witsock_conformance::Report> {
 #[test]
 fn run_serves_the_witsock_imports_under_the_rules() {
     let guest = imports_support::guest_suite().path();
-    let output = host(&[
+    let output = host_command(&[
         "run",
         guest.to_str().expect("utf-8 path"),
         "--allow-bind",
@@ -227,7 +210,7 @@ fn run_serves_the_witsock_imports_under_the_rules() {
 #[test]
 fn run_without_rules_denies_the_witsock_imports() {
     let guest = imports_support::guest_suite().path();
-    let output = host(&[
+    let output = host_command(&[
         "run",
         guest.to_str().expect("utf-8 path"),
         "--",
@@ -262,7 +245,7 @@ fn allow_unix_grants_its_directory_only() {
     let granted_arg = granted.to_str().expect("utf-8 path");
     let unix_bind = |path: &std::path::Path| {
         let path = path.to_str().expect("utf-8 path");
-        let output = host(&[
+        let output = host_command(&[
             "run",
             probe,
             "--allow-unix",
@@ -291,9 +274,9 @@ fn a_missing_unix_directory_is_refused_before_loading() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-unix-dir");
     let dir = dir.to_str().expect("utf-8 path");
     // The guest is never loaded: a missing file is not reported.
-    let output = host(&["run", "missing.wasm", "--allow-unix", dir]);
+    let output = host_command(&["run", "missing.wasm", "--allow-unix", dir]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(
         line.starts_with(&format!("witsock-host: --allow-unix {dir}: ")),
         "{line}"
@@ -315,7 +298,7 @@ fn usage_errors_exit_2_with_usage() {
         &["conformance", "--imports-guest"][..],
         &["conformance", "extra"][..],
     ] {
-        let output = host(args);
+        let output = host_command(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let text = stderr(&output);
         assert!(text.starts_with("witsock-host: "), "{args:?}: {text}");
@@ -326,9 +309,9 @@ fn usage_errors_exit_2_with_usage() {
 
 #[test]
 fn conformance_with_a_missing_guest_says_so() {
-    let output = host(&["conformance", "--guest", "nowhere/guest.wasm"]);
+    let output = host_command(&["conformance", "--guest", "nowhere/guest.wasm"]);
     assert_eq!(output.status.code(), Some(2));
-    let line = assert_one_clear_line(&output);
+    let line = one_clear_line(&output);
     assert!(
         line.starts_with("witsock-host: cannot load nowhere/guest.wasm: "),
         "{line}"

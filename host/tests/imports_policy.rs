@@ -8,14 +8,9 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use imports_support::{run_probe, run_probe_with, stdout, TempDir};
+use imports_support::{assert_result, rule, run_probe, run_probe_with, stdout, TempDir};
 use witsock::{Domain, SockAddr, Socket, SocketOption, Type};
 use witsock_host::imports::{Limits, WitsockPolicy, WitsockRunOptions};
-use witsock_host::AddressRule;
-
-fn rule(text: &str) -> AddressRule {
-    text.parse().expect("a rule")
-}
 
 /// Runs the probe and returns its one line, checking it exited cleanly.
 fn probe_line(policy: WitsockPolicy, args: &[&str]) -> String {
@@ -28,14 +23,6 @@ fn probe_line(policy: WitsockPolicy, args: &[&str]) -> String {
         String::from_utf8_lossy(&outcome.stderr)
     );
     out.trim().to_string()
-}
-
-fn assert_result(line: &str, mode: &str, expected: &str) {
-    let prefix = format!("{mode}: {expected}");
-    assert!(
-        line.starts_with(&prefix),
-        "expected `{prefix}…`, got `{line}`"
-    );
 }
 
 /// A loopback port nobody is bound to (right now).

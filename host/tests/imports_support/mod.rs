@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use witsock_host::imports::{WitsockGuest, WitsockPolicy, WitsockRunOptions};
 use witsock_host::layout;
-use witsock_host::{RunOutcome, Stdio};
+use witsock_host::{AddressRule, RunOutcome, Stdio};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -144,4 +144,38 @@ pub fn open_descriptors() -> usize {
         .or_else(|_| std::fs::read_dir("/dev/fd"))
         .expect("a descriptor listing")
         .count()
+}
+
+/// A policy rule from its text.
+pub fn rule(text: &str) -> AddressRule {
+    text.parse().expect("a rule")
+}
+
+/// Fails unless `line` is `MODE: EXPECTED…`.
+pub fn assert_result(line: &str, mode: &str, expected: &str) {
+    let prefix = format!("{mode}: {expected}");
+    assert!(
+        line.starts_with(&prefix),
+        "expected `{prefix}…`, got `{line}`"
+    );
+}
+
+/// Runs the `witsock-host` binary with `args`.
+pub fn host_command<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+        .args(args)
+        .output()
+        .expect("witsock-host runs")
+}
+
+/// Exactly one line on stderr, starting `witsock-host: `, and no sign of a
+/// panic or a backtrace.
+pub fn one_clear_line(output: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(!text.contains("backtrace"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].starts_with("witsock-host: "), "{text}");
+    lines[0].to_string()
 }
