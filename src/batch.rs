@@ -227,12 +227,13 @@ impl Socket {
         let Some(first) = datagrams.first() else {
             return Ok(0);
         };
-        if self.is_stream_socket() {
+        // Batches are for datagram sockets. Destinations are checked as
+        // `send_to` checks them; the batch stops before the first one
+        // refused.
+        let kind = self.kind();
+        if matches!(kind, Some((_, crate::Type::Stream))) {
             return Err(Error::new(ErrorCode::OperationNotSupported).during(Operation::Send));
         }
-        // Destinations are checked as `send_to` checks them; the batch
-        // stops before the first one refused.
-        let kind = self.kind();
         let refused = datagrams.iter().position(|d| {
             d.addr
                 .is_some_and(|addr| crate::state::check_remote(addr, kind).is_err())
@@ -254,12 +255,6 @@ impl Socket {
                 r => return r.map_err(|e| batch_send_error(e, first)),
             }
         }
-    }
-
-    /// Batches are for datagram sockets.
-    #[inline]
-    fn is_stream_socket(&self) -> bool {
-        matches!(self.kind(), Some((_, crate::Type::Stream)))
     }
 
     /// Receives up to `slots.len()` datagrams, at most [`MAX_BATCH`], into
@@ -285,7 +280,8 @@ impl Socket {
         if slots.is_empty() {
             return Ok(0);
         }
-        if self.is_stream_socket() {
+        // Batches are for datagram sockets.
+        if self.is_stream() {
             return Err(Error::new(ErrorCode::OperationNotSupported).during(Operation::Receive));
         }
         let len = slots.len().min(MAX_BATCH);

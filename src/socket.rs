@@ -262,7 +262,7 @@ impl Socket {
     }
 
     #[inline]
-    fn is_stream(&self) -> bool {
+    pub(crate) fn is_stream(&self) -> bool {
         matches!(self.kind(), Some((_, Type::Stream)))
     }
 
@@ -370,10 +370,11 @@ impl Socket {
     /// [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html)
     #[inline]
     pub fn send_to(&self, buf: &[u8], addr: &SockAddr, flags: SendFlags) -> Result<usize> {
-        if self.is_stream() {
+        let kind = self.kind();
+        if matches!(kind, Some((_, Type::Stream))) {
             return Err(self.stream_send_to_error().at(addr));
         }
-        state::check_remote(addr, self.kind()).map_err(|e| e.during(Operation::Send).at(addr))?;
+        state::check_remote(addr, kind).map_err(|e| e.during(Operation::Send).at(addr))?;
         loop {
             match self.inner.send_to(buf, &addr.raw, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
