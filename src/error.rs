@@ -428,11 +428,9 @@ impl fmt::Display for Error {
     }
 }
 
-/// What the raw code of an error is, for messages.
-#[cfg(not(target_os = "wasi"))]
-const RAW_CODE: &str = "errno";
-#[cfg(target_os = "wasi")]
-const RAW_CODE: &str = "wasi error-code";
+/// What the raw code of an error is, for messages: the backend's, not the
+/// target's (an imports guest's raw codes are the host's errnos).
+const RAW_CODE: &str = sys::RAW_CODE_KIND;
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -79,6 +79,10 @@ pub use types::{
 /// (of a wasi:sockets `error-code` discriminant on wasm32-wasip2).
 #[doc(hidden)]
 pub mod errno {
+    /// Every errno of the native table with its name (a host sends these
+    /// to the guests it serves, for their messages).
+    #[cfg(unix)]
+    pub use crate::sys::ERRNO_NAMES;
     pub use crate::sys::{errno_name, error_code};
 }
 

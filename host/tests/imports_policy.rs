@@ -64,6 +64,24 @@ fn bind_follows_the_bind_rules() {
 }
 
 #[test]
+fn errors_name_the_hosts_errno_as_the_host_does() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let addr = held.local_addr().expect("its address").to_string();
+    let policy = WitsockPolicy::deny_all().allow_bind(rule("127.0.0.1:*"));
+    let line = probe_line(policy, &["bind", &addr]);
+    let (raw, name) = witsock::errno::ERRNO_NAMES
+        .iter()
+        .find(|(_, name)| *name == "EADDRINUSE")
+        .expect("the host's table names EADDRINUSE");
+    assert!(
+        line.starts_with("bind: address-in-use (")
+            && line.contains(&format!("({name}, host errno {raw})")),
+        "{line}"
+    );
+    drop(held);
+}
+
+#[test]
 fn a_denied_connect_never_reaches_the_network() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("non-blocking");

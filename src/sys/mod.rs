@@ -23,10 +23,12 @@
 //! - `PollEntry` (`new`, `readiness`) and `poll`: waiting on many sockets
 //!   (without allocating natively; the wasi bindings take and return
 //!   lists).
-//! - `error_code` and `errno_name`: the native error table (errno values
-//!   natively, wasi:sockets `error-code` discriminants on wasm32-wasip2;
-//!   with `imports` the raw code is the host's errno, already mapped by the
-//!   host, and the guest knows no names).
+//! - `error_code`, `errno_name` and `RAW_CODE_KIND`: the native error
+//!   table (errno values natively, wasi:sockets `error-code` discriminants
+//!   on wasm32-wasip2; with `imports` the raw code is the host's errno,
+//!   already mapped by the host, and its names are the host's, fetched
+//!   once), and what messages call a raw code (`errno`, `wasi error-code`,
+//!   `host errno`).
 //! - `capabilities`: the backend's [`Capabilities`](crate::Capabilities).
 //! - the same auto traits on every backend: `Socket`, `SockAddr`, `Error`,
 //!   `PollEntry`, `RecvMeta`, `Capabilities` and the batch datagrams are
@@ -69,16 +71,19 @@ cfg_if::cfg_if! {
         mod unix;
         pub(crate) use self::unix::*;
         pub(crate) use self::unix::resolve::{resolve, ResolvedAddrs};
-        pub use self::unix::{errno_name, error_code};
+        pub use self::unix::{errno_name, error_code, ERRNO_NAMES};
+        pub(crate) use self::unix::RAW_CODE_KIND;
     } else if #[cfg(all(target_os = "wasi", feature = "imports"))] {
         // The `imports` feature: the witsock WIT, served by the host.
         mod imports;
         pub(crate) use self::imports::*;
         pub use self::imports::{errno_name, error_code};
+        pub(crate) use self::imports::RAW_CODE_KIND;
     } else if #[cfg(all(target_os = "wasi", target_env = "p2"))] {
         mod wasi;
         pub(crate) use self::wasi::*;
         pub use self::wasi::{errno_name, error_code};
+        pub(crate) use self::wasi::RAW_CODE_KIND;
     } else {
         compile_error!("witsock supports Linux and macOS natively, and wasm32-wasip2");
     }

@@ -422,6 +422,16 @@ pub(crate) fn add<T: Send + 'static>(
         },
     )?;
     inst.func_wrap(
+        "error-names",
+        move |_store: StoreContextMut<'_, T>, (): ()| {
+            let names: Vec<(i32, String)> = witsock::errno::ERRNO_NAMES
+                .iter()
+                .map(|&(raw, name)| (raw, name.to_owned()))
+                .collect();
+            Ok((names,))
+        },
+    )?;
+    inst.func_wrap(
         "resolve",
         move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
             let name = name.to_str(&store)?;

@@ -6,8 +6,8 @@
 //! The host decides what the guest may do: [`capabilities`] reports what
 //! it granted (fetched once), and a refused address or option comes back
 //! as `access-denied`. Errors keep the host's native error code as their
-//! raw code; the guest cannot know the host's errno names, so
-//! [`errno_name`] knows none.
+//! raw code; [`errno_name`] reads its name from the host's table, fetched
+//! once (`error-names`).
 //!
 //! Copies: what the guest sends (`send`, `send-to`, each buffer of
 //! `send-vectored`, each payload of `send-batch`) goes to the host as a
@@ -412,9 +412,18 @@ pub(crate) fn capabilities() -> &'static Capabilities {
     })
 }
 
-/// The host's errno names are the host's: none is known here.
-pub fn errno_name(_raw: i32) -> Option<&'static str> {
-    None
+/// Raw codes here are the host's errnos.
+pub(crate) const RAW_CODE_KIND: &str = "host errno";
+
+/// The name of one of the host's errnos (`EADDRINUSE`), from the host's
+/// table, fetched on first use.
+pub fn errno_name(raw: i32) -> Option<&'static str> {
+    static NAMES: OnceLock<Vec<(i32, String)>> = OnceLock::new();
+    NAMES
+        .get_or_init(wit::error_names)
+        .iter()
+        .find(|(code, _)| *code == raw)
+        .map(|(_, name)| name.as_str())
 }
 
 /// The portable code of a raw code: raw codes here are the host's errno

@@ -28,6 +28,14 @@ macro_rules! errno_table {
             $(if errno == libc::$errno { return Some(stringify!($errno)); })*
             None
         }
+
+        /// Every errno of the table with its name, EAGAIN first (values
+        /// that alias, such as ENOTSUP and EOPNOTSUPP on Linux, appear
+        /// once per name).
+        pub const ERRNO_NAMES: &[(i32, &str)] = &[
+            (libc::EAGAIN, "EAGAIN"),
+            $((libc::$errno, stringify!($errno)),)*
+        ];
     };
 }
 

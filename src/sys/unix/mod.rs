@@ -21,7 +21,10 @@ mod options;
 pub(crate) mod resolve;
 
 pub(crate) use self::addr::RawAddr;
-pub use self::errno::{errno_name, error_code};
+pub use self::errno::{errno_name, error_code, ERRNO_NAMES};
+
+/// Raw codes here are errnos.
+pub(crate) const RAW_CODE_KIND: &str = "errno";
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {

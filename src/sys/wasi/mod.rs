@@ -56,6 +56,9 @@ mod udp;
 
 pub(crate) use self::addr::RawAddr;
 pub use self::error_table::{errno_name, error_code};
+
+/// Raw codes here are wasi:sockets `error-code` discriminants.
+pub(crate) const RAW_CODE_KIND: &str = "wasi error-code";
 pub(crate) use self::poll::{poll, PollEntry};
 pub(crate) use self::resolve::{resolve, ResolvedAddrs};
 
