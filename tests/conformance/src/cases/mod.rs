@@ -79,6 +79,14 @@ pub static CASES: &[Case] = &[
     case!(udp::udp_connected_socket_ignores_other_peers),
     case!(udp::udp_unconnected_socket_hears_every_sender),
     case!(udp::udp_reconnect_to_another_peer_delivers_only_from_the_new_peer),
+    case!(udp::udp_connect_drops_what_others_queued_for_receive),
+    case!(udp::udp_connect_drops_what_others_queued_for_receive_from),
+    case!(
+        udp::udp_connect_drops_what_others_queued_for_peek,
+        limits::PEEK
+    ),
+    case!(udp::udp_connect_drops_what_others_queued_for_receive_batch),
+    case!(udp::udp_reconnect_drops_what_the_old_peer_queued),
     // Vectored I/O, peek, out-of-band, deadlines, blocking mode, poll.
     case!(io::tcp_vectored_8_buffers),
     case!(io::tcp_vectored_64_buffers),
