@@ -118,6 +118,13 @@ impl Socket {
 
     /// Binds to a local address (bind(2)).
     ///
+    /// A TCP bind is not affected by the TIME_WAIT state of a recently
+    /// closed connection on the same address, as on wasi:sockets: natively
+    /// TCP sockets are created with
+    /// [`ReuseAddress`](SocketOption::ReuseAddress) on (accepted ones
+    /// inherit it), which can be turned off before the bind. A live
+    /// listener on the address still makes it `address-in-use`.
+    ///
     /// # Errors
     /// `address-in-use`, `address-not-available`, `access-denied`,
     /// `invalid-argument` (address of another family), `invalid-state`
@@ -141,7 +148,9 @@ impl Socket {
     ///
     /// # Errors
     /// `invalid-argument` (backlog 0 or too large), `invalid-state`
-    /// (connected), `operation-not-supported` (datagram socket).
+    /// (connected), `operation-not-supported` (datagram socket),
+    /// `address-in-use` (on Linux, another socket bound to the same port
+    /// with `reuse-address` listens already).
     ///
     /// # References
     /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)

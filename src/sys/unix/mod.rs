@@ -175,13 +175,28 @@ impl Socket {
         protocol: Option<Protocol>,
         nonblocking: bool,
     ) -> Result<Socket> {
-        platform::socket(
+        let socket = platform::socket(
             domain_raw(domain),
             type_raw(ty),
             protocol_raw(protocol),
             nonblocking,
         )
-        .map(Socket::from_fd)
+        .map(Socket::from_fd)?;
+        // A TCP bind is not affected by the TIME_WAIT of a recently closed
+        // connection on the same port, as wasi:sockets says (std and mio
+        // do the same): SO_REUSEADDR from the start. It reads back as on,
+        // the caller may turn it off before binding, and accepted sockets
+        // inherit it. A live listener on the port still makes a bind
+        // address-in-use.
+        if ty == Type::Stream && domain != Domain::Unix {
+            options::setsockopt(
+                socket.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                1 as libc::c_int,
+            )?;
+        }
+        Ok(socket)
     }
 
     pub(crate) fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
