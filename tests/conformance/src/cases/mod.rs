@@ -61,6 +61,7 @@ pub static CASES: &[Case] = &[
     case!(tcp::connect_to_closed_port_is_refused_v4),
     case!(tcp::connect_to_closed_port_is_refused_v6),
     case!(tcp::bind_port_in_use_is_address_in_use),
+    case!(tcp::bind_port_in_time_wait_after_server_close_is_ok),
     case!(tcp::bind_same_socket_twice_is_invalid_state),
     case!(tcp::bind_v4_address_on_v6_only_socket_is_invalid_argument),
     case!(
@@ -107,6 +108,10 @@ pub static CASES: &[Case] = &[
     // Options: every one read back as set.
     case!(
         options::option_reuse_address_round_trip,
+        option(OptionName::ReuseAddress)
+    ),
+    case!(
+        options::option_reuse_address_is_on_for_tcp,
         option(OptionName::ReuseAddress)
     ),
     case!(
