@@ -267,7 +267,10 @@ impl Socket {
     /// datagram only, then takes what else is queued (MSG_WAITFORONE). A
     /// non-blocking socket with a read deadline waits for the first
     /// datagram until the deadline, like [`recv_from`](Socket::recv_from).
-    /// No slots returns `Ok(0)` without a syscall.
+    /// No slots returns `Ok(0)` without a syscall. A connected socket
+    /// receives only from its peer: natively, while what others queued
+    /// before the connect is being dropped, this takes one recvmsg(2) per
+    /// datagram (see [`start_connect`](Socket::start_connect)).
     ///
     /// # Errors
     /// As [`recv_from`](Socket::recv_from): `would-block`,

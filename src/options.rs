@@ -41,7 +41,9 @@ macro_rules! option_names {
 }
 
 option_names! {
-    /// SO_REUSEADDR (bool).
+    /// SO_REUSEADDR (bool). On by default natively on TCP sockets, off on
+    /// the others; wasi-p2 has none (`option-not-supported`) and sets it
+    /// on every TCP bind itself.
     ReuseAddress = "reuse-address", "SO_REUSEADDR";
     /// SO_REUSEPORT (bool).
     ReusePort = "reuse-port", "SO_REUSEPORT";
@@ -116,7 +118,8 @@ pub const MAX_BUFFER_SIZE: usize = i32::MAX as usize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SocketOption {
-    /// SO_REUSEADDR.
+    /// SO_REUSEADDR: on by default natively on TCP sockets, so that a bind
+    /// is not affected by TIME_WAIT (see [`Socket::bind`](crate::Socket::bind)).
     ReuseAddress(bool),
     /// SO_REUSEPORT.
     ReusePort(bool),

@@ -118,6 +118,13 @@ impl Socket {
 
     /// Binds to a local address (bind(2)).
     ///
+    /// A TCP bind is not affected by the TIME_WAIT state of a recently
+    /// closed connection on the same address, as on wasi:sockets: natively
+    /// TCP sockets are created with
+    /// [`ReuseAddress`](SocketOption::ReuseAddress) on (accepted ones
+    /// inherit it), which can be turned off before the bind. A live
+    /// listener on the address still makes it `address-in-use`.
+    ///
     /// # Errors
     /// `address-in-use`, `address-not-available`, `access-denied`,
     /// `invalid-argument` (address of another family), `invalid-state`
@@ -141,7 +148,9 @@ impl Socket {
     ///
     /// # Errors
     /// `invalid-argument` (backlog 0 or too large), `invalid-state`
-    /// (connected), `operation-not-supported` (datagram socket).
+    /// (connected), `operation-not-supported` (datagram socket),
+    /// `address-in-use` (on Linux, another socket bound to the same port
+    /// with `reuse-address` listens already).
     ///
     /// # References
     /// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
@@ -207,6 +216,15 @@ impl Socket {
     /// [`Interest::WRITABLE`], then call
     /// [`finish_connect`](Socket::finish_connect).
     ///
+    /// A UDP socket connects at once, as often as asked, to another peer
+    /// each time, and from then on receives only from that peer: natively
+    /// the kernel still hands out what others sent before the connect, so
+    /// the receives that follow drop those datagrams (recvmsg(2) with the
+    /// sender, and one getpeername(2) per call), until one finds the queue
+    /// empty; after that a receive costs what it did before. Readiness may
+    /// meanwhile be spurious: readable for a datagram that is then
+    /// dropped.
+    ///
     /// # Errors
     /// `connection-refused`, `host-unreachable`, `network-unreachable`,
     /// `timed-out`, `invalid-argument` (address family),
@@ -216,14 +234,18 @@ impl Socket {
     /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
     #[inline]
     pub fn start_connect(&self, addr: &SockAddr) -> Result<bool> {
+        let kind = self.kind();
         self.unless_connect_failed(ErrorCode::InvalidState)
-            .and_then(|()| state::check_remote(addr, self.kind()))
+            .and_then(|()| state::check_remote(addr, kind))
             .and_then(|()| {
                 let connected = self.inner.start_connect(&addr.raw).inspect_err(|e| {
                     self.state.note_connect_error(e);
                 })?;
                 if connected {
                     self.state.note_connected();
+                    if matches!(kind, Some((Domain::Ipv4 | Domain::Ipv6, Type::Datagram))) {
+                        self.inner.datagram_connected();
+                    }
                 }
                 Ok(connected)
             })
@@ -339,7 +361,8 @@ impl Socket {
     }
 
     /// Receives into `buf` (recv(2)). `Ok(0)` on a stream socket with a
-    /// non-empty buffer is end-of-stream.
+    /// non-empty buffer is end-of-stream. A connected UDP socket receives
+    /// only from its peer (see [`start_connect`](Socket::start_connect)).
     ///
     /// # Errors
     /// `would-block`, `connection-reset`, `not-connected`; `timed-out` past
@@ -384,7 +407,8 @@ impl Socket {
     }
 
     /// Receives one datagram and its sender (recvmsg(2), so that truncation
-    /// is reported in the same call).
+    /// is reported in the same call). On a connected socket the sender is
+    /// the peer (see [`start_connect`](Socket::start_connect)).
     ///
     /// # References
     /// [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
@@ -531,6 +555,10 @@ impl Socket {
 
     /// Waits until the socket is ready for `interest`, at most `timeout`
     /// (None: forever). Returns the empty set on timeout (poll(2)).
+    ///
+    /// Readable on a UDP socket just connected may be for a datagram from
+    /// another sender, queued before the connect, that the next receive
+    /// drops and then reports would-block.
     #[inline]
     pub fn wait(&self, interest: Interest, timeout: Option<Duration>) -> Result<Readiness> {
         self.inner

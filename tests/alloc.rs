@@ -219,3 +219,88 @@ fn poll_on_three_sockets_allocates_nothing() {
     assert_eq!(ready, 2000, "two of three sockets are ready each time");
     assert_eq!(n, 0, "poll allocated {n} times");
 }
+
+/// A UDP socket bound to loopback, non-blocking, and its address.
+fn udp_socket() -> (Socket, SockAddr) {
+    let s = Socket::new_nonblocking(Domain::Ipv4, Type::Datagram, None).unwrap();
+    s.bind(&loopback_v4()).unwrap();
+    let addr = s.local_addr().unwrap();
+    (s, addr)
+}
+
+#[test]
+fn dropping_what_others_queued_before_a_connect_allocates_nothing() {
+    use std::io::IoSliceMut;
+    use witsock::IncomingDatagram;
+
+    // A fresh receiver per round, each connected once the datagrams are
+    // queued.
+    let receivers: Vec<(Socket, SockAddr)> = (0..6).map(|_| udp_socket()).collect();
+    let (peer, peer_addr) = udp_socket();
+    let (stranger, _) = udp_socket();
+    let mut buf = [0u8; 64];
+    let mut storage = [[0u8; 64]; 4];
+    let (received, n) = count_allocations(|| {
+        let mut received = 0usize;
+        // Each receive kind in turn (recv, recv-from, peek, vectored,
+        // batch, and recv on a blocking socket), after a connect with
+        // strangers' datagrams queued around the peer's.
+        for (round, (rx, rx_addr)) in receivers.iter().enumerate() {
+            for d in [&b"s1"[..], b"s2"] {
+                stranger.send_to(d, rx_addr, SendFlags::EMPTY).unwrap();
+            }
+            peer.send_to(b"peer", rx_addr, SendFlags::EMPTY).unwrap();
+            stranger.send_to(b"s3", rx_addr, SendFlags::EMPTY).unwrap();
+            rx.connect(&peer_addr).unwrap();
+            let got = match round {
+                0 => rx.recv(&mut buf, RecvFlags::EMPTY).unwrap(),
+                1 => {
+                    let meta = rx.recv_from(&mut buf, RecvFlags::EMPTY).unwrap();
+                    assert_eq!(meta.addr, peer_addr);
+                    meta.len
+                }
+                2 => {
+                    let n = rx.recv(&mut buf, RecvFlags::PEEK).unwrap();
+                    assert_eq!(&buf[..n], b"peer", "peek showed another sender's datagram");
+                    rx.recv(&mut buf, RecvFlags::EMPTY).unwrap()
+                }
+                3 => {
+                    let (a, b) = buf.split_at_mut(2);
+                    let mut bufs = [IoSliceMut::new(a), IoSliceMut::new(b)];
+                    rx.recv_vectored(&mut bufs, RecvFlags::EMPTY).unwrap()
+                }
+                4 => {
+                    let mut slots = storage.each_mut().map(|b| IncomingDatagram::new(b));
+                    assert_eq!(rx.recv_batch(&mut slots).unwrap(), 1);
+                    assert_eq!(slots[0].addr(), &peer_addr);
+                    let n = slots[0].len();
+                    buf[..n].copy_from_slice(slots[0].data());
+                    n
+                }
+                _ => {
+                    // Blocking: the strangers' datagrams are dropped, the
+                    // peer's returned, and the next receive waits (here
+                    // for the peer's second datagram).
+                    rx.set_nonblocking(false).unwrap();
+                    let n = rx.recv(&mut buf, RecvFlags::EMPTY).unwrap();
+                    assert_eq!(&buf[..n], b"peer");
+                    peer.send_to(b"peer", rx_addr, SendFlags::EMPTY).unwrap();
+                    let n = rx.recv(&mut buf, RecvFlags::EMPTY).unwrap();
+                    rx.set_nonblocking(true).unwrap();
+                    n
+                }
+            };
+            assert_eq!(&buf[..got], b"peer", "round {round}");
+            received += 1;
+            let e = rx.recv(&mut buf, RecvFlags::EMPTY).unwrap_err();
+            assert!(e.is_would_block(), "round {round}: {e}");
+        }
+        received
+    });
+    println!("6 receives after connects, dropping 18 datagrams: {n} allocations");
+    assert_eq!(received, 6);
+    assert_eq!(
+        n, 0,
+        "dropping datagrams queued before a connect allocated {n} times"
+    );
+}

@@ -18,8 +18,10 @@
 //!   `recv_batch`, `shutdown`, `local_addr`, `peer_addr`, `set_option`,
 //!   `option`, `wait`) return the portable [`Error`](crate::Error) with
 //!   the native code kept, and no operation or address: the portable
-//!   layer adds those. Natively it also has `from_fd`, `fd` and `into_fd`,
-//!   for std's descriptor traits (`src/interop.rs`).
+//!   layer adds those. `datagram_connected` (no result) is called after
+//!   every connect of an IP datagram socket. Natively it also has
+//!   `from_fd`, `fd` and `into_fd`, for std's descriptor traits
+//!   (`src/interop.rs`).
 //! - `PollEntry` (`new`, `readiness`) and `poll`: waiting on many sockets
 //!   (without allocating natively; the wasi bindings take and return
 //!   lists).
@@ -54,6 +56,12 @@
 //!   `ErrorCode::WouldBlock` elsewhere) and, natively, never allocates for
 //!   it, nor on the accept, send and receive paths (the wasi bindings
 //!   return received data and datagram lists in fresh allocations).
+//! - has a connected UDP socket receive only from its peer, through
+//!   every receive (peeks included), also what others sent before the
+//!   connect: natively the kernel still queues that, so after
+//!   `datagram_connected` the receives drop it, until one finds the queue
+//!   empty; wasi-p2 keeps the peer itself; with `imports` the host's
+//!   witsock does it.
 //! - retries EINTR (or its equivalent) itself.
 //! - creates sockets close-on-exec and never lets a send raise SIGPIPE
 //!   (natively; wasi:sockets has neither exec nor signals).

@@ -176,6 +176,11 @@ impl Socket {
         self.inner.finish_connect().map_err(error_from_wit)
     }
 
+    /// A UDP socket connected: nothing to do, the host drops what others
+    /// sent before the connect (its own witsock does).
+    #[inline]
+    pub(crate) fn datagram_connected(&self) {}
+
     #[inline]
     pub(crate) fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
         self.inner

@@ -10,6 +10,55 @@
 //! Both take the slices as the portable layer hands them over (never
 //! empty; at most [`MAX_BATCH`] slots to receive into) and return the
 //! count done, or an error only when nothing was done.
+//!
+//! While a connected UDP socket may still hold datagrams from others that
+//! were queued before its connect, a batch receives one datagram at a
+//! time, dropping those (see `Socket::datagram_connected`).
+
+use std::io::IoSliceMut;
+
+use crate::sys::unix::Socket;
+use crate::{IncomingDatagram, Result};
+
+impl Socket {
+    /// Receives up to `slots.len()` datagrams: recvmmsg(2) on Linux, a
+    /// loop of recvmsg(2) on macOS.
+    #[inline]
+    pub(crate) fn recv_batch(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<usize> {
+        if self.filtering() {
+            if let Some(n) = self.recv_batch_from_peer(slots)? {
+                return Ok(n);
+            }
+        }
+        self.recv_mmsg(slots)
+    }
+
+    /// The datagrams from the peer that are queued, one recvmsg(2) each,
+    /// dropping those from others; `Ok(None)` when none was queued (then
+    /// the flag is clear and the caller receives the normal way).
+    #[cold]
+    fn recv_batch_from_peer(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<Option<usize>> {
+        let mut received = 0;
+        for slot in slots.iter_mut() {
+            let mut iov = [IoSliceMut::new(&mut *slot.buf)];
+            match self.recv_from_peer(&mut iov, 0) {
+                Ok(Some((len, from, msg_flags))) => {
+                    slot.len = len;
+                    slot.truncated = msg_flags & libc::MSG_TRUNC != 0;
+                    slot.addr.raw = from;
+                    received += 1;
+                }
+                // Nothing more from before the connect: what is queued
+                // next is for the next call.
+                Ok(None) => break,
+                Err(e) if received == 0 => return Err(e),
+                // As a batch does: the error is for the next receive.
+                Err(_) => break,
+            }
+        }
+        Ok((received > 0).then_some(received))
+    }
+}
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod mmsg {
@@ -344,7 +393,7 @@ mod mmsg {
 
         /// One recvmmsg(2) with MSG_WAITFORONE: a blocking socket waits for
         /// the first datagram only.
-        pub(crate) fn recv_batch(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<usize> {
+        pub(super) fn recv_mmsg(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<usize> {
             debug_assert!(!slots.is_empty() && slots.len() <= MAX_BATCH);
             let count = slots.len().min(MAX_BATCH);
             let slots = &mut slots[..count];
@@ -434,7 +483,7 @@ mod emulated {
 
         /// One recvmsg(2) per slot: the first in the socket's mode, the
         /// rest with MSG_DONTWAIT, until the queue is empty.
-        pub(crate) fn recv_batch(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<usize> {
+        pub(super) fn recv_mmsg(&self, slots: &mut [IncomingDatagram<'_>]) -> Result<usize> {
             for (received, slot) in slots.iter_mut().enumerate() {
                 let flags = if received == 0 { 0 } else { libc::MSG_DONTWAIT };
                 // A slot that receives nothing keeps what it had.

@@ -5,8 +5,10 @@
 //! values) the platform module chosen below provides it.
 
 use core::mem;
+use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::{
@@ -67,6 +69,22 @@ fn cvt_retry<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> core::resu
 #[derive(Debug)]
 pub(crate) struct Socket {
     fd: OwnedFd,
+    /// Whether datagrams from others than the peer may still be queued on
+    /// a connected UDP socket (see [`Socket::datagram_connected`]): the
+    /// low bit is set while they may be; the other bits count connects,
+    /// so that a receive that found the queue empty clears the bit only
+    /// if no connect came in between.
+    queued_before_connect: AtomicU32,
+}
+
+/// The low bit of `queued_before_connect`.
+const FILTERING: u32 = 1;
+
+/// Whether a datagram from `from` comes from `peer`: the same IP and port
+/// (flow label and scope are not part of who sent it).
+#[inline]
+fn same_endpoint(peer: SocketAddr, from: SocketAddr) -> bool {
+    peer.ip() == from.ip() && peer.port() == from.port()
 }
 
 fn domain_raw(domain: Domain) -> libc::c_int {
@@ -133,7 +151,10 @@ unsafe fn owned(fd: RawFd) -> OwnedFd {
 impl Socket {
     #[inline]
     pub(crate) fn from_fd(fd: OwnedFd) -> Socket {
-        Socket { fd }
+        Socket {
+            fd,
+            queued_before_connect: AtomicU32::new(0),
+        }
     }
 
     #[inline]
@@ -157,13 +178,28 @@ impl Socket {
         protocol: Option<Protocol>,
         nonblocking: bool,
     ) -> Result<Socket> {
-        platform::socket(
+        let socket = platform::socket(
             domain_raw(domain),
             type_raw(ty),
             protocol_raw(protocol),
             nonblocking,
         )
-        .map(Socket::from_fd)
+        .map(Socket::from_fd)?;
+        // A TCP bind is not affected by the TIME_WAIT of a recently closed
+        // connection on the same port, as wasi:sockets says (std and mio
+        // do the same): SO_REUSEADDR from the start. It reads back as on,
+        // the caller may turn it off before binding, and accepted sockets
+        // inherit it. A live listener on the port still makes a bind
+        // address-in-use.
+        if ty == Type::Stream && domain != Domain::Unix {
+            options::setsockopt(
+                socket.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                1 as libc::c_int,
+            )?;
+        }
+        Ok(socket)
     }
 
     pub(crate) fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
@@ -351,6 +387,12 @@ impl Socket {
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
         let flags = recv_flags(flags);
+        if self.filtering() {
+            let mut iov = [IoSliceMut::new(&mut *buf)];
+            if let Some((n, _, _)) = self.recv_from_peer(&mut iov, flags)? {
+                return Ok(n);
+            }
+        }
         // SAFETY: buf is a live, writable slice of buf.len() bytes.
         cvt_retry(|| unsafe { libc::recv(self.raw(), buf.as_mut_ptr().cast(), buf.len(), flags) })
             .map(|n| n as usize)
@@ -378,9 +420,15 @@ impl Socket {
         buf: &mut [u8],
         flags: RecvFlags,
     ) -> Result<(usize, RawAddr, bool)> {
+        let flags = recv_flags(flags);
         let mut iov = [IoSliceMut::new(buf)];
+        if self.filtering() {
+            if let Some((n, peer, msg_flags)) = self.recv_from_peer(&mut iov, flags)? {
+                return Ok((n, peer, msg_flags & libc::MSG_TRUNC != 0));
+            }
+        }
         let mut peer = RawAddr::zeroed();
-        let (n, msg_flags) = self.recvmsg(&mut iov, Some(&mut peer), recv_flags(flags))?;
+        let (n, msg_flags) = self.recvmsg(&mut iov, Some(&mut peer), flags)?;
         Ok((n, peer, msg_flags & libc::MSG_TRUNC != 0))
     }
 
@@ -405,7 +453,100 @@ impl Socket {
         bufs: &mut [IoSliceMut<'_>],
         flags: RecvFlags,
     ) -> Result<usize> {
-        self.recvmsg(bufs, None, recv_flags(flags)).map(|(n, _)| n)
+        let flags = recv_flags(flags);
+        if self.filtering() {
+            if let Some((n, _, _)) = self.recv_from_peer(bufs, flags)? {
+                return Ok(n);
+            }
+        }
+        self.recvmsg(bufs, None, flags).map(|(n, _)| n)
+    }
+
+    /// Called once a UDP socket is connected (again, maybe to another
+    /// peer). The kernel drops datagrams from anyone else from then on,
+    /// but hands out those already queued; the WIT says a connected socket
+    /// receives only from its peer, so receives drop those, until one
+    /// finds the queue empty.
+    #[inline]
+    pub(crate) fn datagram_connected(&self) {
+        // A new count, with the flag set; a connect is no hot path.
+        let next = |v: u32| Some((v | FILTERING).wrapping_add(2));
+        let _ = self
+            .queued_before_connect
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, next);
+    }
+
+    /// Whether receives must look at each sender: one load, the whole cost
+    /// on the normal path.
+    #[inline]
+    fn filtering(&self) -> bool {
+        self.queued_before_connect.load(Ordering::Relaxed) & FILTERING != 0
+    }
+
+    /// A receive while datagrams queued before a connect may be left
+    /// ([`datagram_connected`](Socket::datagram_connected)): recvmsg(2)
+    /// with MSG_DONTWAIT and the sender, dropping datagrams from others
+    /// than the peer, until one from the peer comes (returned with its
+    /// sender and message flags; a peek leaves it queued).
+    ///
+    /// `Ok(None)` once the queue is empty: what was queued before the
+    /// connect is gone, the flag is cleared, and the caller receives the
+    /// normal way (waiting there, on a blocking socket). A peeked datagram
+    /// from someone else is taken off the queue before looking further (a
+    /// receive on another thread between the two may lose its own
+    /// datagram to that; receives racing on one socket share its queue
+    /// anyway).
+    ///
+    /// Costs one getpeername(2) per call that receives something; nothing
+    /// is allocated.
+    #[cold]
+    #[inline(never)]
+    fn recv_from_peer(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        flags: libc::c_int,
+    ) -> Result<Option<(usize, RawAddr, libc::c_int)>> {
+        let pending = self.queued_before_connect.load(Ordering::Relaxed);
+        if pending & FILTERING == 0 {
+            return Ok(None);
+        }
+        // Asked once the first datagram is in: None when there is no IP
+        // peer to compare with, and then nothing is dropped.
+        let mut peer: Option<Option<SocketAddr>> = None;
+        loop {
+            let mut from = RawAddr::zeroed();
+            let (n, msg_flags) =
+                match self.recvmsg(bufs, Some(&mut from), flags | libc::MSG_DONTWAIT) {
+                    Ok(received) => received,
+                    Err(e) if e.is_would_block() => {
+                        // Unless a connect came meanwhile (then its own
+                        // count is there and stays).
+                        let _ = self.queued_before_connect.compare_exchange(
+                            pending,
+                            pending & !FILTERING,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                };
+            let peer = *peer.get_or_insert_with(|| {
+                self.getname(libc::getpeername)
+                    .ok()
+                    .and_then(|p| p.as_socket())
+            });
+            match (peer, from.as_socket()) {
+                (Some(peer), Some(sender)) if !same_endpoint(peer, sender) => {
+                    if flags & libc::MSG_PEEK != 0 {
+                        // Take the peeked datagram off the queue (a
+                        // zero-length receive drops a whole datagram).
+                        let _ = self.recvmsg(&mut [], None, libc::MSG_DONTWAIT);
+                    }
+                }
+                _ => return Ok(Some((n, from, msg_flags))),
+            }
+        }
     }
 
     /// recvmsg(2) into `bufs`, optionally with the sender; returns the

@@ -13,7 +13,12 @@ use super::{cvt_retry, Socket};
 use crate::{Error, ErrorCode, OptionName, Result, SocketOption, Type};
 
 /// setsockopt(2) with a value of type `T`.
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: T) -> Result<()> {
+pub(super) fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: T,
+) -> Result<()> {
     // SAFETY: `value` is live for the call and its size is passed.
     cvt_retry(|| unsafe {
         libc::setsockopt(

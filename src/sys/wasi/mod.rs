@@ -192,6 +192,12 @@ impl Socket {
         }
     }
 
+    /// A UDP socket connected: nothing to do, the backend keeps the peer
+    /// and drops datagrams from others itself, those queued before the
+    /// connect included (`udp.rs`).
+    #[inline]
+    pub(crate) fn datagram_connected(&self) {}
+
     #[inline]
     pub(crate) fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
         self.send_in_mode(buf, flags, self.nonblocking())

@@ -37,7 +37,8 @@
 //! (`connection-refused` after sending to a closed port) are never
 //! reported, and datagrams from other senders reach the host's receive
 //! buffer before being dropped here. Datagrams from others that arrived
-//! before the connect are dropped too (Linux would still deliver them).
+//! before the connect are dropped too, as the WIT says (Linux and macOS
+//! would still deliver them; the native backend drops them itself).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -45,7 +45,7 @@ pub(crate) const BLOCKING_MODE: Limits = NONE;
 
 const NO_REUSE_ADDRESS: Limits = &[(
     Backend::WasiP2,
-    "wasi:sockets has no SO_REUSEADDR (listeners get it implicitly)",
+    "wasi:sockets has no SO_REUSEADDR (its TCP binds set it implicitly)",
 )];
 const NO_REUSE_PORT: Limits = &[(Backend::WasiP2, "wasi:sockets has no SO_REUSEPORT")];
 const NO_LINGER: Limits = &[(Backend::WasiP2, "wasi:sockets has no SO_LINGER")];

@@ -61,6 +61,7 @@ pub static CASES: &[Case] = &[
     case!(tcp::connect_to_closed_port_is_refused_v4),
     case!(tcp::connect_to_closed_port_is_refused_v6),
     case!(tcp::bind_port_in_use_is_address_in_use),
+    case!(tcp::bind_port_in_time_wait_after_server_close_is_ok),
     case!(tcp::bind_same_socket_twice_is_invalid_state),
     case!(tcp::bind_v4_address_on_v6_only_socket_is_invalid_argument),
     case!(
@@ -79,6 +80,14 @@ pub static CASES: &[Case] = &[
     case!(udp::udp_connected_socket_ignores_other_peers),
     case!(udp::udp_unconnected_socket_hears_every_sender),
     case!(udp::udp_reconnect_to_another_peer_delivers_only_from_the_new_peer),
+    case!(udp::udp_connect_drops_what_others_queued_for_receive),
+    case!(udp::udp_connect_drops_what_others_queued_for_receive_from),
+    case!(
+        udp::udp_connect_drops_what_others_queued_for_peek,
+        limits::PEEK
+    ),
+    case!(udp::udp_connect_drops_what_others_queued_for_receive_batch),
+    case!(udp::udp_reconnect_drops_what_the_old_peer_queued),
     // Vectored I/O, peek, out-of-band, deadlines, blocking mode, poll.
     case!(io::tcp_vectored_8_buffers),
     case!(io::tcp_vectored_64_buffers),
@@ -99,6 +108,10 @@ pub static CASES: &[Case] = &[
     // Options: every one read back as set.
     case!(
         options::option_reuse_address_round_trip,
+        option(OptionName::ReuseAddress)
+    ),
+    case!(
+        options::option_reuse_address_is_on_for_tcp,
         option(OptionName::ReuseAddress)
     ),
     case!(

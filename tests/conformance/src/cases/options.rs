@@ -12,8 +12,8 @@ use witsock::{
 };
 
 use crate::support::{
-    closed_port, expect_error, is_unsupported, loopback_interface_index, send_all, tcp_listener,
-    tcp_pair, tcp_socket, wait_for,
+    closed_port, expect_error, is_unsupported, loopback, loopback_interface_index, send_all,
+    tcp_listener, tcp_pair, tcp_socket, wait_for,
 };
 use crate::{ensure, CaseError, CaseResult};
 
@@ -48,9 +48,10 @@ fn socket_for(name: OptionName) -> Result<Socket, CaseError> {
 fn values_for(name: OptionName) -> Vec<SocketOption> {
     let secs = Duration::from_secs;
     match name {
+        // On by default on TCP (`option_reuse_address_is_on_for_tcp`).
         OptionName::ReuseAddress => vec![
-            SocketOption::ReuseAddress(true),
             SocketOption::ReuseAddress(false),
+            SocketOption::ReuseAddress(true),
         ],
         OptionName::ReusePort => vec![
             SocketOption::ReusePort(true),
@@ -195,6 +196,37 @@ round_trips! {
     option_multicast_loop_v4_round_trip => MulticastLoopV4,
     option_multicast_hops_v6_round_trip => MulticastHopsV6,
     option_multicast_loop_v6_round_trip => MulticastLoopV6,
+}
+
+/// A TCP socket starts with reuse-address on, so that binding a port in
+/// TIME_WAIT works as on wasi:sockets; accepted and connected sockets
+/// have it too, and it can be turned off (before a bind). Other sockets
+/// start with it off.
+pub(crate) fn option_reuse_address_is_on_for_tcp() -> CaseResult {
+    let on = SocketOption::ReuseAddress(true);
+    let off = SocketOption::ReuseAddress(false);
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let socket = tcp_socket(domain)?;
+        expect_value(&socket, on, &format!("a fresh {domain:?} TCP socket"))?;
+        socket.set_option(off)?;
+        expect_value(
+            &socket,
+            off,
+            &format!("a {domain:?} TCP socket, turned off"),
+        )?;
+        socket.bind(&loopback(domain))?;
+        expect_value(&socket, off, &format!("a {domain:?} TCP socket, bound"))?;
+        let (client, server) = tcp_pair(domain)?;
+        expect_value(&client, on, &format!("a connected {domain:?} client"))?;
+        expect_value(&server, on, &format!("an accepted {domain:?} socket"))?;
+        let udp = Socket::new_nonblocking(domain, Type::Datagram, None)?;
+        expect_value(&udp, off, &format!("a fresh {domain:?} UDP socket"))?;
+    }
+    if capabilities().unix_sockets != Support::Unsupported {
+        let unix = Socket::new_nonblocking(Domain::Unix, Type::Stream, None)?;
+        expect_value(&unix, off, "a fresh Unix stream socket")?;
+    }
+    Ok(())
 }
 
 /// Hop limit on both families: IP_TTL and IPV6_UNICAST_HOPS, on TCP and UDP.

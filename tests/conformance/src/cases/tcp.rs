@@ -11,9 +11,9 @@ use witsock::{
 
 use crate::support::{
     accept, closed_port, ensure_close_on_exec, ensure_descriptor_room, expect_error, expect_one_of,
-    finish_connect, loopback, loopback_port, open_descriptors, port_of, prefix, recv_exact,
-    send_all, sigpipe_raised_during, tcp_listener, tcp_listener_with_backlog, tcp_pair, tcp_socket,
-    wait_for, WAIT,
+    finish_connect, is_unsupported, loopback, loopback_port, open_descriptors, port_of, prefix,
+    recv_exact, send_all, sigpipe_raised_during, tcp_listener, tcp_listener_with_backlog, tcp_pair,
+    tcp_socket, wait_for, WAIT,
 };
 use crate::{ensure, CaseError, CaseResult};
 
@@ -198,6 +198,79 @@ pub(crate) fn bind_port_in_use_is_address_in_use() -> CaseResult {
         )?;
         // The failed bind left the socket usable.
         other.bind(&loopback(domain))?;
+    }
+    Ok(())
+}
+
+/// A server that closes its side of a connection first leaves that side
+/// in TIME_WAIT on the listener's port. Binding the port again right away
+/// works all the same (wasi:sockets says a bind is not affected by
+/// TIME_WAIT; natively witsock sets SO_REUSEADDR on TCP sockets), unless
+/// reuse-address was turned off where it can be; a second bind while the
+/// new listener lives is `address-in-use`.
+pub(crate) fn bind_port_in_time_wait_after_server_close_is_ok() -> CaseResult {
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let (listener, addr) = tcp_listener(domain)?;
+        let client = tcp_socket(domain)?;
+        let connected = client.start_connect(&addr)?;
+        let (server, _) = accept(&listener)?;
+        if !connected {
+            finish_connect(&client)?;
+        }
+        // The server closes first; the client reads end-of-stream and
+        // closes too, which puts the server's side in TIME_WAIT.
+        drop(server);
+        let mut buf = [0u8; 8];
+        let mut ended = false;
+        for _ in 0..8 {
+            match client.recv(&mut buf, RecvFlags::EMPTY) {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(n) => return Err(CaseError::Fail(format!("received {n} bytes, sent none"))),
+                Err(e) if e.is_would_block() => {
+                    wait_for(&client, Interest::READABLE, "end-of-stream")?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        ensure!(ended, "no end-of-stream after the server closed");
+        drop(client);
+        drop(listener);
+
+        // Where reuse-address can be turned off, TIME_WAIT holds the port.
+        let unshared = tcp_socket(domain)?;
+        match unshared.set_option(SocketOption::ReuseAddress(false)) {
+            Ok(()) => expect_error(
+                unshared.bind(&addr),
+                ErrorCode::AddressInUse,
+                &format!("binding {addr} in TIME_WAIT with reuse-address off"),
+            )?,
+            Err(e) if is_unsupported(e.code()) => {}
+            Err(e) => return Err(e.into()),
+        }
+
+        let again = tcp_socket(domain)?;
+        again.bind(&addr).map_err(|e| {
+            CaseError::Fail(format!("binding {addr} again after the server closed: {e}"))
+        })?;
+        again.listen(128)?;
+        let local = again.local_addr()?;
+        ensure!(local == addr, "bound {addr}, the local address is {local}");
+        let other = tcp_socket(domain)?;
+        expect_error(
+            other.bind(&addr),
+            ErrorCode::AddressInUse,
+            &format!("binding {addr}, where the new listener is"),
+        )?;
+        // And the new listener accepts.
+        let client = tcp_socket(domain)?;
+        let connected = client.start_connect(&addr)?;
+        accept(&again)?;
+        if !connected {
+            finish_connect(&client)?;
+        }
     }
     Ok(())
 }

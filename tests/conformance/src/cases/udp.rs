@@ -1,12 +1,15 @@
 //! UDP: datagrams both ways with the sender's address, truncation, and
-//! which peers a connected or unconnected socket hears.
+//! which peers a connected or unconnected socket hears, also of what was
+//! queued before its connect.
 
 use std::time::Duration;
 
-use witsock::{Domain, ErrorCode, Interest, RecvFlags, SendFlags, Socket, Type};
+use witsock::{
+    Domain, ErrorCode, IncomingDatagram, Interest, RecvFlags, SendFlags, SockAddr, Socket, Type,
+};
 
-use crate::support::{connect, expect_error, port_of, recv_datagram, udp_socket};
-use crate::{ensure, CaseResult};
+use crate::support::{connect, expect_error, port_of, prefix, recv_datagram, udp_socket, wait_for};
+use crate::{ensure, CaseError, CaseResult};
 
 fn round_trip(domain: Domain) -> CaseResult {
     let (a, a_addr) = udp_socket(domain)?;
@@ -194,6 +197,188 @@ pub(crate) fn udp_reconnect_to_another_peer_delivers_only_from_the_new_peer() ->
             "round {round}: the peer received {data:?} from {}, expected \"to new\" from {receiver_addr}",
             meta.addr
         );
+    }
+    Ok(())
+}
+
+/// The receive calls a connected UDP socket must filter alike.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// `receive`: no sender reported.
+    Receive,
+    /// `receive-from`.
+    ReceiveFrom,
+    /// `receive` with `peek`, then `receive-from` of the same datagram.
+    Peek,
+    /// `receive-batch`, four slots.
+    ReceiveBatch,
+}
+
+/// A datagram and its sender, where the call reports one.
+type Datagram = (Vec<u8>, Option<SockAddr>);
+
+/// What one non-blocking call of `how` returns: empty on would-block.
+fn receive_some(socket: &Socket, how: Via) -> Result<Vec<Datagram>, CaseError> {
+    let mut buf = [0u8; 64];
+    let would_block = |e: &witsock::Error| e.is_would_block();
+    match how {
+        Via::Receive => match socket.recv(&mut buf, RecvFlags::EMPTY) {
+            Ok(n) => Ok(vec![(prefix(&buf, n)?.to_vec(), None)]),
+            Err(e) if would_block(&e) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        },
+        Via::ReceiveFrom => match socket.recv_from(&mut buf, RecvFlags::EMPTY) {
+            Ok(meta) => Ok(vec![(prefix(&buf, meta.len)?.to_vec(), Some(meta.addr))]),
+            Err(e) if would_block(&e) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        },
+        Via::Peek => {
+            let n = match socket.recv(&mut buf, RecvFlags::PEEK) {
+                Ok(n) => n,
+                Err(e) if would_block(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let peeked = prefix(&buf, n)?.to_vec();
+            let mut again = [0u8; 64];
+            let meta = socket.recv_from(&mut again, RecvFlags::EMPTY)?;
+            let taken = prefix(&again, meta.len)?;
+            ensure!(
+                taken == peeked.as_slice(),
+                "peeked {peeked:?}, then received {taken:?} from {}",
+                meta.addr
+            );
+            Ok(vec![(peeked, Some(meta.addr))])
+        }
+        Via::ReceiveBatch => {
+            let mut storage = [[0u8; 64]; 4];
+            let mut slots = storage.each_mut().map(|b| IncomingDatagram::new(b));
+            match socket.recv_batch(&mut slots) {
+                Ok(n) => Ok(slots
+                    .iter()
+                    .take(n)
+                    .map(|s| (s.data().to_vec(), Some(*s.addr())))
+                    .collect()),
+                Err(e) if would_block(&e) => Ok(Vec::new()),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Receives with `how` until the socket would block, waiting (up to
+/// [`WAIT`](crate::support::WAIT) each time) while fewer than `expected`
+/// have come, and checks that exactly `expected` came, in order, all from
+/// `from`.
+fn expect_only(
+    socket: &Socket,
+    how: Via,
+    expected: &[&[u8]],
+    from: &SockAddr,
+    what: &str,
+) -> CaseResult {
+    let mut got: Vec<Datagram> = Vec::new();
+    for _ in 0..16 {
+        let some = receive_some(socket, how)?;
+        if !some.is_empty() {
+            got.extend(some);
+            continue;
+        }
+        if got.len() >= expected.len() {
+            let text = |d: &[u8]| String::from_utf8_lossy(d).into_owned();
+            let data: Vec<String> = got.iter().map(|(d, _)| text(d)).collect();
+            let expected: Vec<String> = expected.iter().map(|d| text(d)).collect();
+            ensure!(
+                data == expected,
+                "{what} ({how:?}): received {data:?}, expected {expected:?}"
+            );
+            for (data, sender) in &got {
+                if let Some(sender) = sender {
+                    ensure!(
+                        sender == from,
+                        "{what} ({how:?}): {:?} came from {sender}, expected {from}",
+                        text(data)
+                    );
+                }
+            }
+            return Ok(());
+        }
+        // Readiness may be spurious here (a datagram then dropped): the
+        // next round finds out.
+        wait_for(socket, Interest::READABLE, &format!("{what} ({how:?})"))?;
+    }
+    Err(CaseError::Fail(format!(
+        "{what} ({how:?}): still receiving after {} datagrams",
+        got.len()
+    )))
+}
+
+/// Datagrams another sender queued before the connect are not received
+/// after it; the peer's, queued before or after, are.
+fn connect_drops_what_others_queued(how: Via) -> CaseResult {
+    let (receiver, receiver_addr) = udp_socket(Domain::Ipv4)?;
+    let (peer, peer_addr) = udp_socket(Domain::Ipv4)?;
+    let (stranger, _) = udp_socket(Domain::Ipv4)?;
+    // The stranger's first datagram is queued for sure (the socket is
+    // readable with nothing else sent), ahead of the peer's.
+    stranger.send_to(b"stranger 1", &receiver_addr, SendFlags::EMPTY)?;
+    wait_for(&receiver, Interest::READABLE, "the stranger's datagram")?;
+    peer.send_to(b"peer 1", &receiver_addr, SendFlags::EMPTY)?;
+    stranger.send_to(b"stranger 2", &receiver_addr, SendFlags::EMPTY)?;
+    connect(&receiver, &peer_addr)?;
+    expect_only(
+        &receiver,
+        how,
+        &[b"peer 1"],
+        &peer_addr,
+        "after the connect",
+    )?;
+    peer.send_to(b"peer 2", &receiver_addr, SendFlags::EMPTY)?;
+    stranger.send_to(b"stranger 3", &receiver_addr, SendFlags::EMPTY)?;
+    expect_only(
+        &receiver,
+        how,
+        &[b"peer 2"],
+        &peer_addr,
+        "after the queue was drained",
+    )
+}
+
+pub(crate) fn udp_connect_drops_what_others_queued_for_receive() -> CaseResult {
+    connect_drops_what_others_queued(Via::Receive)
+}
+
+pub(crate) fn udp_connect_drops_what_others_queued_for_receive_from() -> CaseResult {
+    connect_drops_what_others_queued(Via::ReceiveFrom)
+}
+
+pub(crate) fn udp_connect_drops_what_others_queued_for_peek() -> CaseResult {
+    connect_drops_what_others_queued(Via::Peek)
+}
+
+pub(crate) fn udp_connect_drops_what_others_queued_for_receive_batch() -> CaseResult {
+    connect_drops_what_others_queued(Via::ReceiveBatch)
+}
+
+/// After a connect to another peer, what the old peer queued while it
+/// was the peer is not received.
+pub(crate) fn udp_reconnect_drops_what_the_old_peer_queued() -> CaseResult {
+    for how in [Via::Receive, Via::ReceiveFrom, Via::ReceiveBatch] {
+        let (receiver, receiver_addr) = udp_socket(Domain::Ipv4)?;
+        let (old, old_addr) = udp_socket(Domain::Ipv4)?;
+        let (new, new_addr) = udp_socket(Domain::Ipv4)?;
+        connect(&receiver, &old_addr)?;
+        old.send_to(b"old 1", &receiver_addr, SendFlags::EMPTY)?;
+        wait_for(&receiver, Interest::READABLE, "the old peer's datagram")?;
+        connect(&receiver, &new_addr)?;
+        old.send_to(b"old 2", &receiver_addr, SendFlags::EMPTY)?;
+        new.send_to(b"new 1", &receiver_addr, SendFlags::EMPTY)?;
+        expect_only(
+            &receiver,
+            how,
+            &[b"new 1"],
+            &new_addr,
+            "after the reconnect",
+        )?;
     }
     Ok(())
 }
