@@ -234,16 +234,15 @@ impl Socket {
         if matches!(kind, Some((_, crate::Type::Stream))) {
             return Err(Error::new(ErrorCode::OperationNotSupported).during(Operation::Send));
         }
-        let refused = datagrams.iter().position(|d| {
-            d.addr
-                .is_some_and(|addr| crate::state::check_remote(addr, kind).is_err())
+        let refused = datagrams.iter().enumerate().find_map(|(i, d)| {
+            let addr = d.addr?;
+            let refusal =
+                crate::state::check_remote(addr, kind, |name| self.option_on(name)).err()?;
+            Some((i, refusal))
         });
         let datagrams = match refused {
-            Some(0) => {
-                let e = Error::new(ErrorCode::InvalidArgument);
-                return Err(batch_send_error(e, first));
-            }
-            Some(n) => &datagrams[..n],
+            Some((0, e)) => return Err(batch_send_error(e, first)),
+            Some((n, _)) => &datagrams[..n],
             None => datagrams,
         };
         loop {

@@ -127,7 +127,9 @@ impl Socket {
     ///
     /// # Errors
     /// `address-in-use`, `address-not-available`, `access-denied`,
-    /// `invalid-argument` (address of another family), `invalid-state`
+    /// `invalid-argument` (address of another family, or never bindable:
+    /// the broadcast address, multicast on a stream socket, an IPv6
+    /// address that needs a scope id and has none), `invalid-state`
     /// (already bound).
     ///
     /// # References
@@ -139,7 +141,7 @@ impl Socket {
                 true => Err(state::state_error(ErrorCode::InvalidState)),
                 false => Ok(()),
             })
-            .and_then(|()| state::check_local(addr, self.kind()))
+            .and_then(|()| state::check_local(addr, self.kind(), |name| self.option_on(name)))
             .and_then(|()| self.inner.bind(&addr.raw))
             .map_err(|e| e.during(Operation::Bind).at(addr))
     }
@@ -227,8 +229,9 @@ impl Socket {
     ///
     /// # Errors
     /// `connection-refused`, `host-unreachable`, `network-unreachable`,
-    /// `timed-out`, `invalid-argument` (address family),
-    /// `already-connected`, `already-in-progress`.
+    /// `timed-out`, `invalid-argument` (address family, not a peer: the
+    /// WIT's "Destinations"), `access-denied` (datagram broadcast without
+    /// `broadcast`), `already-connected`, `already-in-progress`.
     ///
     /// # References
     /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
@@ -236,7 +239,7 @@ impl Socket {
     pub fn start_connect(&self, addr: &SockAddr) -> Result<bool> {
         let kind = self.kind();
         self.unless_connect_failed(ErrorCode::InvalidState)
-            .and_then(|()| state::check_remote(addr, kind))
+            .and_then(|()| state::check_remote(addr, kind, |name| self.option_on(name)))
             .and_then(|()| {
                 let connected = self.inner.start_connect(&addr.raw).inspect_err(|e| {
                     self.state.note_connect_error(e);
@@ -281,6 +284,17 @@ impl Socket {
             ErrorCode::AlreadyConnected
         };
         Error::new(code).during(Operation::Send)
+    }
+
+    /// Whether a boolean option (`ipv6-only`, `broadcast`) is on, for the
+    /// address checks of the few addresses that depend on one; false when
+    /// the backend cannot read it.
+    #[cold]
+    pub(crate) fn option_on(&self, name: OptionName) -> bool {
+        matches!(
+            self.inner.option(name),
+            Ok(SocketOption::Ipv6Only(true) | SocketOption::Broadcast(true))
+        )
     }
 
     #[inline]
@@ -387,7 +401,8 @@ impl Socket {
     ///
     /// # Errors
     /// `would-block`, `message-size`, `access-denied` (broadcast without
-    /// SO_BROADCAST), `invalid-argument` (address family).
+    /// SO_BROADCAST), `invalid-argument` (address family, not a peer: the
+    /// WIT's "Destinations").
     ///
     /// # References
     /// [sendto(2)](https://man7.org/linux/man-pages/man2/sendto.2.html)
@@ -397,7 +412,8 @@ impl Socket {
         if matches!(kind, Some((_, Type::Stream))) {
             return Err(self.stream_send_to_error().at(addr));
         }
-        state::check_remote(addr, kind).map_err(|e| e.during(Operation::Send).at(addr))?;
+        state::check_remote(addr, kind, |name| self.option_on(name))
+            .map_err(|e| e.during(Operation::Send).at(addr))?;
         loop {
             match self.inner.send_to(buf, &addr.raw, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,

@@ -6,13 +6,16 @@
 //!
 //! With these the portable layer applies, on every backend alike, the
 //! parts of the contract that kernels disagree on: which destinations and
-//! local addresses are valid (the rules wasi:sockets uses), and that a
-//! stream receives nothing after `shutdown(read)`.
+//! local addresses are valid (the rules wasi:sockets uses, and the few
+//! cases where kernels answer differently or only after a route lookup:
+//! IPv4-mapped addresses on `ipv6-only` sockets, IPv6 addresses that need
+//! a scope id, broadcast; the WIT's "Destinations" and "Local addresses"),
+//! and that a stream receives nothing after `shutdown(read)`.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::{Domain, Error, ErrorCode, Result, SockAddr, Type};
+use crate::{Domain, Error, ErrorCode, OptionName, Result, SockAddr, Type};
 
 const DOMAIN_MASK: u8 = 0b0011;
 const TYPE_MASK: u8 = 0b1100;
@@ -146,6 +149,27 @@ fn is_unicast(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `ip` is the IPv4 broadcast address (255.255.255.255), also
+/// written IPv4-mapped.
+fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip.to_canonical(), IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+/// Whether `addr` is an IPv6 address that names no interface without a
+/// scope id and has none: link-local unicast (`fe80::/10`), or multicast
+/// of interface-local or link-local scope (`ff01::/16`, `ff02::/16`, any
+/// flags). Kernels refuse these (Linux with EINVAL) or pick an interface
+/// of their own.
+fn lacks_interface(addr: SocketAddr) -> bool {
+    let SocketAddr::V6(v6) = addr else {
+        return false;
+    };
+    let ip = v6.ip();
+    let scoped = ip.is_unicast_link_local()
+        || (ip.is_multicast() && matches!(ip.segments()[0] & 0x000f, 1 | 2));
+    scoped && v6.scope_id() == 0
+}
+
 fn invalid() -> Error {
     Error::new(ErrorCode::InvalidArgument)
 }
@@ -164,29 +188,75 @@ fn same_family(addr: &SockAddr, kind: Option<(Domain, Type)>) -> Result<Option<S
     }
 }
 
-/// Checks a local address for bind: a stream socket binds only unicast
-/// addresses.
-pub(crate) fn check_local(addr: &SockAddr, kind: Option<(Domain, Type)>) -> Result<()> {
-    match addr.as_socket() {
-        Some(ip) if matches!(kind, Some((_, Type::Stream))) && !is_unicast(ip.ip()) => {
-            Err(invalid())
-        }
-        _ => Ok(()),
-    }
+/// Whether `ip` is an IPv4-mapped address on an IPv6 socket with
+/// `ipv6-only` on, where it stands for another family. `on` reads the
+/// option, and is asked only for a mapped address.
+fn mapped_on_v6_only(
+    ip: SocketAddr,
+    kind: Option<(Domain, Type)>,
+    on: &impl Fn(OptionName) -> bool,
+) -> bool {
+    let mapped = matches!(ip, SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some());
+    mapped && matches!(kind, Some((Domain::Ipv6, _))) && on(OptionName::Ipv6Only)
 }
 
-/// Checks a destination for connect and send-to: of the socket's family,
-/// a real peer (not the unspecified address, not port 0), and unicast for
-/// a stream socket.
-pub(crate) fn check_remote(addr: &SockAddr, kind: Option<(Domain, Type)>) -> Result<()> {
+/// Checks a local address for bind: of the socket's family (an
+/// IPv4-mapped address only on a dual-stack IPv6 socket), never the
+/// broadcast address, unicast for a stream socket (a datagram socket may
+/// bind a multicast group), and with a scope id where the address needs
+/// one.
+///
+/// `on` says whether a boolean option is on; it is asked only about an
+/// IPv4-mapped address (`ipv6-only`).
+pub(crate) fn check_local(
+    addr: &SockAddr,
+    kind: Option<(Domain, Type)>,
+    on: impl Fn(OptionName) -> bool,
+) -> Result<()> {
+    let Some(ip) = same_family(addr, kind)? else {
+        return Ok(());
+    };
+    let stream = matches!(kind, Some((_, Type::Stream)));
+    if is_broadcast(ip.ip())
+        || (stream && !is_unicast(ip.ip()))
+        || lacks_interface(ip)
+        || mapped_on_v6_only(ip, kind, &on)
+    {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// Checks a destination for connect and send-to: of the socket's family
+/// (an IPv4-mapped address only on a dual-stack IPv6 socket), a real peer
+/// (not the unspecified address, not port 0), unicast for a stream
+/// socket, and with a scope id where the address needs one: otherwise
+/// `invalid-argument`. A datagram socket sends to the broadcast address
+/// only with `broadcast` on, `access-denied` otherwise.
+///
+/// `on` says whether a boolean option is on; it is asked only about an
+/// IPv4-mapped address (`ipv6-only`) and the broadcast address
+/// (`broadcast`), so the common destinations cost no syscall.
+pub(crate) fn check_remote(
+    addr: &SockAddr,
+    kind: Option<(Domain, Type)>,
+    on: impl Fn(OptionName) -> bool,
+) -> Result<()> {
     let Some(ip) = same_family(addr, kind)? else {
         return Ok(());
     };
     if ip.port() == 0 || ip.ip().to_canonical().is_unspecified() {
         return Err(invalid());
     }
-    if matches!(kind, Some((_, Type::Stream))) && !is_unicast(ip.ip()) {
+    let stream = matches!(kind, Some((_, Type::Stream)));
+    if (stream && !is_unicast(ip.ip())) || lacks_interface(ip) || mapped_on_v6_only(ip, kind, &on) {
         return Err(invalid());
+    }
+    if matches!(kind, Some((_, Type::Datagram)))
+        && is_broadcast(ip.ip())
+        && !on(OptionName::Broadcast)
+    {
+        return Err(Error::new(ErrorCode::AccessDenied));
     }
     Ok(())
 }
@@ -226,9 +296,18 @@ mod tests {
         );
     }
 
+    /// No option is on, or every one is.
+    fn off(_: OptionName) -> bool {
+        false
+    }
+    fn on(_: OptionName) -> bool {
+        true
+    }
+
     #[test]
     fn destinations_follow_the_wasi_sockets_rules() {
         let tcp4 = Some((Domain::Ipv4, Type::Stream));
+        let tcp6 = Some((Domain::Ipv6, Type::Stream));
         let udp4 = Some((Domain::Ipv4, Type::Datagram));
         let udp6 = Some((Domain::Ipv6, Type::Datagram));
         for (dest, kind, ok) in [
@@ -238,25 +317,87 @@ mod tests {
             ("224.0.0.1:80", tcp4, false),
             ("255.255.255.255:80", tcp4, false),
             ("224.0.0.1:80", udp4, true),
-            ("255.255.255.255:80", udp4, true),
             ("0.0.0.0:80", udp4, false),
             ("[::1]:80", udp4, false),
             ("127.0.0.1:80", udp6, false),
             ("[::ffff:127.0.0.1]:80", udp6, true),
             ("[::ffff:0.0.0.0]:80", udp6, false),
             ("[::]:80", udp6, false),
-            ("[ff02::1]:80", udp6, true),
+            ("[ff02::1]:80", udp6, false),
+            ("[ff02::1%1]:80", udp6, true),
+            ("[ff01::1]:80", udp6, false),
+            ("[ff05::1]:80", udp6, true),
+            ("[ff12::1]:80", udp6, false),
+            ("[fe80::1]:80", tcp6, false),
+            ("[fe80::1%1]:80", tcp6, true),
+            ("[ff02::1%1]:80", tcp6, false),
             ("127.0.0.1:80", None, true),
         ] {
             assert_eq!(
-                check_remote(&addr(dest), kind).is_ok(),
+                check_remote(&addr(dest), kind, off).is_ok(),
                 ok,
                 "{dest} {kind:?}"
             );
         }
-        assert!(check_local(&addr("224.0.0.1:0"), tcp4).is_err());
-        assert!(check_local(&addr("255.255.255.255:0"), tcp4).is_err());
-        assert!(check_local(&addr("224.0.0.1:0"), udp4).is_ok());
-        assert!(check_local(&addr("0.0.0.0:0"), tcp4).is_ok());
+        // Broadcast needs `broadcast` on; only a datagram socket asks.
+        let code = |dest: &str, kind, flags: fn(OptionName) -> bool| {
+            check_remote(&addr(dest), kind, flags)
+                .err()
+                .map(|e| e.code())
+        };
+        assert_eq!(
+            code("255.255.255.255:80", udp4, off),
+            Some(ErrorCode::AccessDenied)
+        );
+        assert_eq!(code("255.255.255.255:80", udp4, on), None);
+        assert_eq!(
+            code("255.255.255.255:80", tcp4, on),
+            Some(ErrorCode::InvalidArgument)
+        );
+        // A mapped address needs `ipv6-only` off.
+        assert_eq!(
+            code("[::ffff:127.0.0.1]:80", tcp6, on),
+            Some(ErrorCode::InvalidArgument)
+        );
+        assert_eq!(code("[::ffff:127.0.0.1]:80", tcp6, off), None);
+        // Nothing is asked of an ordinary destination.
+        let never = |name: OptionName| unreachable!("asked about {name:?}");
+        assert!(check_remote(&addr("127.0.0.1:80"), udp4, never).is_ok());
+        assert!(check_remote(&addr("[::1]:80"), udp6, never).is_ok());
+    }
+
+    #[test]
+    fn local_addresses_follow_the_socket() {
+        let tcp4 = Some((Domain::Ipv4, Type::Stream));
+        let tcp6 = Some((Domain::Ipv6, Type::Stream));
+        let udp4 = Some((Domain::Ipv4, Type::Datagram));
+        let udp6 = Some((Domain::Ipv6, Type::Datagram));
+        for (local, kind, ok) in [
+            ("0.0.0.0:0", tcp4, true),
+            ("127.0.0.1:80", tcp4, true),
+            ("224.0.0.1:0", tcp4, false),
+            ("255.255.255.255:0", tcp4, false),
+            ("224.0.0.1:0", udp4, true),
+            ("255.255.255.255:0", udp4, false),
+            ("[::1]:0", udp4, false),
+            ("127.0.0.1:0", tcp6, false),
+            ("[ff02::1]:0", udp6, false),
+            ("[ff02::1%1]:0", udp6, true),
+            ("[ff01::1]:0", udp6, false),
+            ("[ff05::1]:0", udp6, true),
+            ("[ff05::1]:0", tcp6, false),
+            ("[fe80::1]:0", tcp6, false),
+            ("[::ffff:127.0.0.1]:0", tcp6, true),
+            ("[::ffff:255.255.255.255]:0", udp6, false),
+        ] {
+            assert_eq!(
+                check_local(&addr(local), kind, off).is_ok(),
+                ok,
+                "{local} {kind:?}"
+            );
+        }
+        assert!(check_local(&addr("[::ffff:127.0.0.1]:0"), tcp6, on).is_err());
+        let never = |name: OptionName| unreachable!("asked about {name:?}");
+        assert!(check_local(&addr("[::1]:0"), udp6, never).is_ok());
     }
 }

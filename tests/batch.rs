@@ -252,6 +252,23 @@ fn a_bad_datagram_stops_the_batch_and_is_reported_next() {
 }
 
 #[test]
+fn a_broadcast_without_the_option_is_access_denied_as_send_to_says() {
+    // The sender is bound to loopback and the contract refuses before the
+    // kernel: nothing leaves the host.
+    let (sender, _) = udp(false);
+    let broadcast: SockAddr = "255.255.255.255:9".parse::<SocketAddr>().unwrap().into();
+    let e = sender
+        .send_batch(&[OutgoingDatagram::new(b"x", &broadcast)])
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+    assert_eq!(e.ip_address(), broadcast.as_socket());
+    let e = sender
+        .send_to(b"x", &broadcast, witsock::SendFlags::EMPTY)
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+}
+
+#[test]
 fn slots_are_reused_across_calls() {
     let (receiver, to) = udp(false);
     let (sender, from) = udp(false);

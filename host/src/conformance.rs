@@ -9,7 +9,7 @@ use witsock::OptionName;
 use witsock_conformance::{Backend, Outcome, Report};
 use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
 
-use crate::{Guest, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio};
+use crate::{AddressRule, Guest, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio};
 
 /// The longest reason or message shown in a matrix cell; longer ones are
 /// cut there and printed whole below the matrix.
@@ -33,12 +33,20 @@ pub struct Column {
 
 /// The policy the wasi:sockets guest suite runs under: loopback, and the
 /// unspecified addresses to bind (a listen on an unbound socket binds
-/// them, as it does natively), as the imports column has; room for the
-/// burst case's thousand connections (two sockets each).
+/// them, as it does natively), as the imports column has; binding the
+/// few addresses off loopback the address matrix binds, so that the
+/// kernel answers those binds (a bind sends nothing); room for the burst
+/// case's thousand connections (two sockets each).
 fn conformance_policy() -> Policy {
     let mut policy = Policy::loopback().with_max_sockets(8192);
     for rule in ["0.0.0.0:*", "[::]:*"] {
         if let Ok(rule) = rule.parse() {
+            policy = policy.allow_bind(rule);
+        }
+    }
+    for &ip in witsock_conformance::addresses::BOUND_OFF_LOOPBACK {
+        let full = if ip.is_ipv4() { 32 } else { 128 };
+        if let Some(rule) = AddressRule::new(ip, full, 0, u16::MAX) {
             policy = policy.allow_bind(rule);
         }
     }
@@ -201,14 +209,19 @@ impl Matrix {
     }
 
     /// The area a case belongs to: `tcp_v4 matrix` for the cells of the
-    /// state matrix, `scenarios` for the rest.
+    /// state matrix, `tcp_v4 addresses` for those of the address matrix
+    /// (named `addr_tcp_v4__…`), `scenarios` for the rest.
     fn area(case: &str) -> String {
         match case.split_once("__") {
             Some((cell, _)) => {
+                let (cell, area) = match cell.strip_prefix("addr_") {
+                    Some(cell) => (cell, "addresses"),
+                    None => (cell, "matrix"),
+                };
                 let mut parts = cell.splitn(3, '_');
                 let proto = parts.next().unwrap_or_default();
                 let family = parts.next().unwrap_or_default();
-                format!("{proto}_{family} matrix")
+                format!("{proto}_{family} {area}")
             }
             None => "scenarios".to_string(),
         }
@@ -366,9 +379,11 @@ impl Matrix {
     pub fn render_markdown(&self) -> String {
         let mut out = String::from(
             "# The witsock conformance matrix\n\n\
-             Written by `cargo xtask conformance`: every case and every cell of the state \
-             matrix (`tests/conformance/src/matrix.rs`) on each backend. A cell named \
-             `PROTO_FAMILY_STATE__CALL` is CALL made on a socket in STATE.\n\n",
+             Written by `cargo xtask conformance`: every case, every cell of the state \
+             matrix (`tests/conformance/src/matrix.rs`) and every cell of the address \
+             matrix (`tests/conformance/src/addresses.rs`) on each backend. A cell named \
+             `PROTO_FAMILY_STATE__CALL` is CALL made on a socket in STATE; one named \
+             `addr_PROTO_FAMILY__CALL__CLASS` is CALL given an address of CLASS.\n\n",
         );
         let names: Vec<&str> = self.columns.iter().map(|c| c.backend.as_str()).collect();
         let _ = writeln!(out, "| area | {} |", names.join(" | "));

@@ -154,17 +154,22 @@ impl WitsockGuest {
 
 /// The policy the conformance suite runs under through the imports: what a
 /// native process on loopback may do (every loopback address, binding the
-/// unspecified addresses for its dual-stack listener, Unix sockets in
-/// `unix_dir` and under the suite's abstract names, multicast, lingering,
-/// name lookup), with quotas large enough for its burst of connections.
+/// unspecified addresses for its dual-stack listener and the few addresses
+/// off loopback the address matrix binds, Unix sockets in `unix_dir` and
+/// under the suite's abstract names, multicast, lingering, name lookup),
+/// with quotas large enough for its burst of connections.
 pub fn conformance_policy(unix_dir: &Path) -> std::io::Result<WitsockPolicy> {
     let mut policy = WitsockPolicy::loopback();
-    for any in [
+    let bound = witsock_conformance::addresses::BOUND_OFF_LOOPBACK;
+    for ip in [
         IpAddr::from(Ipv4Addr::UNSPECIFIED),
         Ipv6Addr::UNSPECIFIED.into(),
-    ] {
-        let full = if any.is_ipv4() { 32 } else { 128 };
-        if let Some(rule) = AddressRule::new(any, full, 0, u16::MAX) {
+    ]
+    .into_iter()
+    .chain(bound.iter().copied())
+    {
+        let full = if ip.is_ipv4() { 32 } else { 128 };
+        if let Some(rule) = AddressRule::new(ip, full, 0, u16::MAX) {
             policy = policy.allow_bind(rule);
         }
     }

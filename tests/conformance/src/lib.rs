@@ -10,6 +10,7 @@ use core::fmt;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+pub mod addresses;
 mod cases;
 pub mod json;
 pub mod matrix;
@@ -18,7 +19,8 @@ pub mod support;
 pub use cases::CASES;
 
 /// Every case: the scenarios of [`CASES`], then the cells of the
-/// [state matrix](matrix), in report order.
+/// [state matrix](matrix), then those of the
+/// [address matrix](addresses), in report order.
 pub fn cases() -> &'static [Case] {
     static ALL: OnceLock<Vec<Case>> = OnceLock::new();
     ALL.get_or_init(|| {
@@ -37,7 +39,17 @@ pub fn cases() -> &'static [Case] {
             ),
             run: CaseBody::Cell(cell),
         });
-        scenarios.chain(cells).collect()
+        let addresses = addresses::cells().into_iter().map(|cell| Case {
+            name: Cow::Owned(cell.name()),
+            unsupported_on: Cow::Owned(
+                Backend::ALL
+                    .iter()
+                    .filter_map(|&backend| Some((backend, addresses::limit(&cell, backend)?)))
+                    .collect(),
+            ),
+            run: CaseBody::Address(cell),
+        });
+        scenarios.chain(cells).chain(addresses).collect()
     })
 }
 
@@ -128,6 +140,8 @@ pub enum CaseBody {
     Fn(fn() -> CaseResult),
     /// A cell of the state matrix.
     Cell(matrix::Cell),
+    /// A cell of the address matrix.
+    Address(addresses::Cell),
 }
 
 impl CaseBody {
@@ -136,6 +150,7 @@ impl CaseBody {
         match self {
             CaseBody::Fn(f) => f(),
             CaseBody::Cell(cell) => cell.run(),
+            CaseBody::Address(cell) => cell.run(),
         }
     }
 }
