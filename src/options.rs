@@ -8,11 +8,15 @@
 use core::time::Duration;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::{Error, ErrorCode, Operation, Result, Type};
+use crate::{Domain, Error, ErrorCode, Operation, Result, Type};
 
 macro_rules! option_names {
     ($($(#[$doc:meta])* $name:ident = $wit:literal, $native:literal;)*) => {
         /// The name of a socket option: `option-name` in `wit/types.wit`.
+        ///
+        /// An option exists on the IP sockets its documentation names
+        /// (every IP socket when it names none); on any other, getting or
+        /// setting it is `option-not-supported` on every backend.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum OptionName {
@@ -47,9 +51,9 @@ option_names! {
     ReuseAddress = "reuse-address", "SO_REUSEADDR";
     /// SO_REUSEPORT (bool).
     ReusePort = "reuse-port", "SO_REUSEPORT";
-    /// SO_KEEPALIVE (bool).
+    /// SO_KEEPALIVE (bool). Stream sockets.
     KeepAlive = "keep-alive", "SO_KEEPALIVE";
-    /// SO_LINGER.
+    /// SO_LINGER. Stream sockets.
     Linger = "linger", "SO_LINGER";
     /// SO_RCVBUF.
     ReceiveBufferSize = "receive-buffer-size", "SO_RCVBUF";
@@ -59,42 +63,109 @@ option_names! {
     ReceiveTimeout = "receive-timeout", "SO_RCVTIMEO";
     /// SO_SNDTIMEO.
     SendTimeout = "send-timeout", "SO_SNDTIMEO";
-    /// SO_BROADCAST (bool).
+    /// SO_BROADCAST (bool). Datagram sockets.
     Broadcast = "broadcast", "SO_BROADCAST";
     /// SO_ERROR (read only).
     Error = "error", "SO_ERROR";
     /// SO_TYPE (read only).
     SocketType = "socket-type", "SO_TYPE";
-    /// TCP_NODELAY (bool).
+    /// TCP_NODELAY (bool). Stream sockets.
     NoDelay = "no-delay", "TCP_NODELAY";
-    /// TCP_KEEPIDLE (TCP_KEEPALIVE on macOS).
+    /// TCP_KEEPIDLE (TCP_KEEPALIVE on macOS). Stream sockets.
     KeepAliveIdle = "keep-alive-idle", "TCP_KEEPIDLE";
-    /// TCP_KEEPINTVL.
+    /// TCP_KEEPINTVL. Stream sockets.
     KeepAliveInterval = "keep-alive-interval", "TCP_KEEPINTVL";
-    /// TCP_KEEPCNT.
+    /// TCP_KEEPCNT. Stream sockets.
     KeepAliveCount = "keep-alive-count", "TCP_KEEPCNT";
-    /// TCP_DEFER_ACCEPT (Linux).
+    /// TCP_DEFER_ACCEPT (Linux). Stream sockets.
     DeferAccept = "defer-accept", "TCP_DEFER_ACCEPT";
-    /// IPV6_V6ONLY (bool).
+    /// IPV6_V6ONLY (bool). IPv6 sockets, before they have an address.
     Ipv6Only = "ipv6-only", "IPV6_V6ONLY";
     /// IP_TTL or IPV6_UNICAST_HOPS.
     HopLimit = "hop-limit", "IP_TTL/IPV6_UNICAST_HOPS";
-    /// IP_MULTICAST_TTL.
+    /// IP_MULTICAST_TTL. IPv4 datagram sockets.
     MulticastTtlV4 = "multicast-ttl-v4", "IP_MULTICAST_TTL";
-    /// IP_MULTICAST_LOOP (bool).
+    /// IP_MULTICAST_LOOP (bool). IPv4 datagram sockets.
     MulticastLoopV4 = "multicast-loop-v4", "IP_MULTICAST_LOOP";
-    /// IPV6_MULTICAST_HOPS.
+    /// IPV6_MULTICAST_HOPS. IPv6 datagram sockets.
     MulticastHopsV6 = "multicast-hops-v6", "IPV6_MULTICAST_HOPS";
-    /// IPV6_MULTICAST_LOOP (bool).
+    /// IPV6_MULTICAST_LOOP (bool). IPv6 datagram sockets.
     MulticastLoopV6 = "multicast-loop-v6", "IPV6_MULTICAST_LOOP";
-    /// IP_ADD_MEMBERSHIP (write only).
+    /// IP_ADD_MEMBERSHIP (write only). IPv4 datagram sockets.
     JoinMulticastV4 = "join-multicast-v4", "IP_ADD_MEMBERSHIP";
-    /// IP_DROP_MEMBERSHIP (write only).
+    /// IP_DROP_MEMBERSHIP (write only). IPv4 datagram sockets.
     LeaveMulticastV4 = "leave-multicast-v4", "IP_DROP_MEMBERSHIP";
-    /// IPV6_JOIN_GROUP (write only).
+    /// IPV6_JOIN_GROUP (write only). IPv6 datagram sockets.
     JoinMulticastV6 = "join-multicast-v6", "IPV6_JOIN_GROUP";
-    /// IPV6_LEAVE_GROUP (write only).
+    /// IPV6_LEAVE_GROUP (write only). IPv6 datagram sockets.
     LeaveMulticastV6 = "leave-multicast-v6", "IPV6_LEAVE_GROUP";
+}
+
+impl OptionName {
+    /// `error` and `socket-type`: setting them is `invalid-argument`.
+    pub const fn is_read_only(self) -> bool {
+        matches!(self, OptionName::Error | OptionName::SocketType)
+    }
+
+    /// The multicast membership options: getting them is
+    /// `invalid-argument`, whatever the socket.
+    pub const fn is_write_only(self) -> bool {
+        matches!(
+            self,
+            OptionName::JoinMulticastV4
+                | OptionName::LeaveMulticastV4
+                | OptionName::JoinMulticastV6
+                | OptionName::LeaveMulticastV6
+        )
+    }
+
+    /// Whether the option exists on an IP socket of `domain` and `ty`, as
+    /// `option-name` in `wit/types.wit` says: the TCP options (keep-alive
+    /// and its timers, `linger`, `no-delay`, `defer-accept`) on stream
+    /// sockets, `broadcast` and the multicast options on datagram sockets,
+    /// the `-v4` options on IPv4 sockets and `ipv6-only` and the `-v6`
+    /// options on IPv6 sockets; the rest on every IP socket. Elsewhere the
+    /// option is `option-not-supported` on every backend, before any
+    /// syscall. Unix sockets are left to the kernel.
+    pub(crate) const fn applies_to(self, domain: Domain, ty: Type) -> bool {
+        use OptionName as O;
+        let stream = matches!(ty, Type::Stream);
+        let datagram = matches!(ty, Type::Datagram);
+        match domain {
+            Domain::Unix => true,
+            Domain::Ipv4 | Domain::Ipv6 => {
+                let v4 = matches!(domain, Domain::Ipv4);
+                match self {
+                    O::KeepAlive
+                    | O::KeepAliveIdle
+                    | O::KeepAliveInterval
+                    | O::KeepAliveCount
+                    | O::Linger
+                    | O::NoDelay
+                    | O::DeferAccept => stream,
+                    O::Broadcast => datagram,
+                    O::MulticastTtlV4
+                    | O::MulticastLoopV4
+                    | O::JoinMulticastV4
+                    | O::LeaveMulticastV4 => datagram && v4,
+                    O::MulticastHopsV6
+                    | O::MulticastLoopV6
+                    | O::JoinMulticastV6
+                    | O::LeaveMulticastV6 => datagram && !v4,
+                    O::Ipv6Only => !v4,
+                    O::ReuseAddress
+                    | O::ReusePort
+                    | O::ReceiveBufferSize
+                    | O::SendBufferSize
+                    | O::ReceiveTimeout
+                    | O::SendTimeout
+                    | O::Error
+                    | O::SocketType
+                    | O::HopLimit => true,
+                }
+            }
+        }
+    }
 }
 
 impl core::fmt::Display for OptionName {

@@ -143,6 +143,7 @@ impl Socket {
             })
             .and_then(|()| state::check_local(addr, self.kind(), |name| self.option_on(name)))
             .and_then(|()| self.inner.bind(&addr.raw))
+            .inspect(|()| self.state.note_address())
             .map_err(|e| e.during(Operation::Bind).at(addr))
     }
 
@@ -165,6 +166,7 @@ impl Socket {
             .map_err(|e| e.during(Operation::Listen))?;
         self.inner
             .listen(backlog as i32)
+            .inspect(|()| self.state.note_address())
             .map_err(|e| e.during(Operation::Listen))
     }
 
@@ -244,6 +246,7 @@ impl Socket {
                 let connected = self.inner.start_connect(&addr.raw).inspect_err(|e| {
                     self.state.note_connect_error(e);
                 })?;
+                self.state.note_address();
                 if connected {
                     self.state.note_connected();
                     if matches!(kind, Some((Domain::Ipv4 | Domain::Ipv6, Type::Datagram))) {
@@ -537,28 +540,69 @@ impl Socket {
             .map_err(|e| e.during(Operation::RemoteAddress))
     }
 
-    /// Sets an option (setsockopt(2)) after checking its value.
+    /// Sets an option (setsockopt(2)) after checking its value, that it
+    /// exists on this kind of socket, and the socket's state.
+    ///
+    /// The checks come in this order, the same on every backend (the
+    /// "Options" section of `wit/sockets.wit`): the value
+    /// (`invalid-argument`, read-only options included), the kind of socket
+    /// (`option-not-supported` for an option of another protocol or
+    /// family, see [`OptionName`]), then the state (`ipv6-only` once the
+    /// socket has an address is `invalid-state`).
     ///
     /// # Errors
     /// `invalid-argument` (zero, out of range, read only),
-    /// `option-not-supported`.
+    /// `option-not-supported` (the backend or this kind of socket lacks
+    /// it), `invalid-state` (`ipv6-only` after bind, listen or connect),
+    /// `address-not-available` (leaving a group not joined).
     #[inline]
     pub fn set_option(&self, option: SocketOption) -> Result<()> {
         option.validate()?;
-        self.inner
-            .set_option(&option)
-            .map_err(|e| e.during(Operation::SetOption(option.name())))
+        let name = option.name();
+        self.option_exists(name)
+            .and_then(|()| match name {
+                OptionName::Ipv6Only if self.has_address() => {
+                    Err(state::state_error(ErrorCode::InvalidState))
+                }
+                _ => Ok(()),
+            })
+            .and_then(|()| self.inner.set_option(&option))
+            .map_err(|e| e.during(Operation::SetOption(name)))
     }
 
     /// Reads an option (getsockopt(2)).
     ///
     /// # Errors
-    /// `option-not-supported`; `invalid-argument` for write-only options.
+    /// `invalid-argument` for the write-only options (whatever the
+    /// socket), then `option-not-supported` (the backend or this kind of
+    /// socket lacks it).
     #[inline]
     pub fn option(&self, name: OptionName) -> Result<SocketOption> {
-        self.inner
-            .option(name)
+        if name.is_write_only() {
+            return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::GetOption(name)));
+        }
+        self.option_exists(name)
+            .and_then(|()| self.inner.option(name))
             .map_err(|e| e.during(Operation::GetOption(name)))
+    }
+
+    /// `option-not-supported` unless `name` exists on this kind of socket.
+    #[inline]
+    fn option_exists(&self, name: OptionName) -> Result<()> {
+        match self.kind() {
+            Some((domain, ty)) if !name.applies_to(domain, ty) => {
+                Err(state::state_error(ErrorCode::OptionNotSupported))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the socket has a local address, or had one: bound,
+    /// listening, connecting or connected, or after a failed connect (an
+    /// adopted descriptor is asked).
+    #[cold]
+    fn has_address(&self) -> bool {
+        self.state.had_address() || self.inner.local_addr().is_ok()
     }
 
     /// Takes the pending error (SO_ERROR), if any.

@@ -1,8 +1,9 @@
 //! What the portable layer knows of a socket beyond its descriptor, in one
 //! atomic byte (so that `Socket` stays `Sync` and reading it costs a load):
 //! its family and type, known from its creation (read from the kernel
-//! once for a descriptor adopted natively), and whether its read half was
-//! shut down.
+//! once for a descriptor adopted natively), whether its read half was
+//! shut down, and how far it got (an address, a connection, a failed
+//! connect).
 //!
 //! With these the portable layer applies, on every backend alike, the
 //! parts of the contract that kernels disagree on: which destinations and
@@ -22,6 +23,7 @@ const TYPE_MASK: u8 = 0b1100;
 const READ_SHUT: u8 = 0b1_0000;
 const CONNECT_FAILED: u8 = 0b10_0000;
 const WAS_CONNECTED: u8 = 0b100_0000;
+const HAS_ADDRESS: u8 = 0b1000_0000;
 
 /// The socket's family, type and read-shut flag; zero bits mean "not known
 /// yet".
@@ -94,6 +96,19 @@ impl SocketState {
     /// good, even once a reset has made the kernel forget its port.
     pub(crate) fn note_connected(&self) {
         self.0.fetch_or(WAS_CONNECTED, Ordering::Relaxed);
+    }
+
+    /// Records that the socket was given a local address: bound, listening,
+    /// or connecting.
+    pub(crate) fn note_address(&self) {
+        self.0.fetch_or(HAS_ADDRESS, Ordering::Relaxed);
+    }
+
+    /// Whether the socket has (had) a local address, as far as witsock saw:
+    /// bound, listening, connecting, connected, or after a failed connect.
+    #[inline]
+    pub(crate) fn had_address(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & (HAS_ADDRESS | WAS_CONNECTED | CONNECT_FAILED) != 0
     }
 
     /// Whether the socket ever had a connection.
@@ -290,6 +305,12 @@ mod tests {
         adopted.shut_read();
         assert!(adopted.receives_over());
         assert!(!adopted.connect_failed());
+        assert!(!adopted.had_address());
+        adopted.note_address();
+        assert!(adopted.had_address());
+        let failed = SocketState::new(Domain::Ipv6, Type::Stream);
+        failed.note_connect_error(&Error::new(ErrorCode::ConnectionRefused));
+        assert!(failed.had_address());
         assert_eq!(
             adopted.kind(|| unreachable!("learned already")),
             Some((Domain::Unix, Type::SeqPacket))

@@ -14,7 +14,9 @@
 //! - of the options, only keep-alive (on, idle, interval, count), the hop
 //!   limit, the buffer sizes and the listen backlog (through `listen`)
 //!   exist; `error` and `socket-type` are answered from the backend's own
-//!   state.
+//!   state. After a failed TCP connect the host has closed the socket:
+//!   its options are `unsupported` there, but for those the backend
+//!   answers itself (`error`, `socket-type`, `ipv6-only`).
 //!
 //! Every wasi:sockets call is non-blocking. Blocking mode is emulated: a
 //! blocking socket waits on its pollable (`Pollable::block`) where a

@@ -465,6 +465,13 @@ impl Tcp {
 
     pub(super) fn option(&self, name: OptionName) -> Result<SocketOption> {
         let s = &self.socket;
+        // wasmtime closes the socket of a failed connect and answers its
+        // options with the connect's error: they cannot be read any more
+        // (natively they can). Those this backend answers itself (`error`,
+        // `socket-type`, `ipv6-only`) still work.
+        if matches!(self.phase(), Phase::Failed { .. }) && host_option(name) {
+            return Err(Error::new(ErrorCode::Unsupported));
+        }
         Ok(match name {
             OptionName::KeepAlive => {
                 SocketOption::KeepAlive(s.keep_alive_enabled().map_err(wasi_error)?)
@@ -667,6 +674,21 @@ fn stream_error(e: StreamError, closed: ErrorCode) -> Error {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The options wasi:sockets keeps on the host's socket (the rest this
+/// backend answers, or lacks).
+const fn host_option(name: OptionName) -> bool {
+    matches!(
+        name,
+        OptionName::KeepAlive
+            | OptionName::KeepAliveIdle
+            | OptionName::KeepAliveInterval
+            | OptionName::KeepAliveCount
+            | OptionName::HopLimit
+            | OptionName::ReceiveBufferSize
+            | OptionName::SendBufferSize
+    )
 }
 
 pub(super) fn buffer_size(n: u64) -> usize {
