@@ -24,7 +24,7 @@ impl From<OwnedFd> for Socket {
     /// here; every call on it then fails with `not-a-socket`.
     #[inline]
     fn from(fd: OwnedFd) -> Socket {
-        Socket::from_sys(sys::Socket::from_fd(fd))
+        Socket::adopt(sys::Socket::from_fd(fd))
     }
 }
 

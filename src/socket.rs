@@ -52,6 +52,27 @@ impl Socket {
         }
     }
 
+    /// A socket made elsewhere (a descriptor handed to witsock).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub(crate) fn adopt(inner: sys::Socket) -> Socket {
+        let socket = Socket::from_sys(inner);
+        // An adopted descriptor: what the portable checks need to know of
+        // it is read from the kernel once (adoption is rare; calls are
+        // not).
+        socket.kind();
+        if socket.inner.peer_addr().is_ok() {
+            socket.state.note_connected();
+        }
+        if socket
+            .inner
+            .local_addr()
+            .is_ok_and(|raw| SockAddr { raw }.as_socket().is_some_and(|a| a.port() != 0))
+        {
+            socket.state.note_address();
+        }
+        socket
+    }
+
     #[inline]
     fn from_sys_of(inner: sys::Socket, domain: Domain, ty: Type) -> Socket {
         Socket {
@@ -100,10 +121,13 @@ impl Socket {
     pub fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
         sys::Socket::pair(ty, nonblocking)
             .map(|(a, b)| {
-                (
+                let (a, b) = (
                     Socket::from_sys_of(a, Domain::Unix, ty),
                     Socket::from_sys_of(b, Domain::Unix, ty),
-                )
+                );
+                a.state.note_connected();
+                b.state.note_connected();
+                (a, b)
             })
             .map_err(|e| e.during(Operation::Create))
     }
@@ -268,6 +292,29 @@ impl Socket {
         }
     }
 
+    /// `not-connected` for a datagram socket with no peer, before the
+    /// kernel: Linux binds an unbound one to an ephemeral port even as it
+    /// refuses the send, wasi:sockets does not.
+    #[inline]
+    fn unless_unconnected_datagram(&self) -> Result<()> {
+        if !self.state.was_connected() && matches!(self.kind(), Some((_, Type::Datagram))) {
+            Err(state::state_error(ErrorCode::NotConnected))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The sender of what a receive-from got: on a stream socket the peer,
+    /// which the kernel does not report there (recvmsg(2) leaves the name
+    /// empty on TCP).
+    fn sender_or_peer(&self, sender: SockAddr) -> SockAddr {
+        if matches!(self.kind(), Some((_, Type::Stream))) {
+            self.peer_addr().unwrap_or(sender)
+        } else {
+            sender
+        }
+    }
+
     /// What a receive returns once receives are over: end-of-stream after
     /// `shutdown(read)`, `not-connected` after a failed connect.
     #[cold]
@@ -368,6 +415,7 @@ impl Socket {
     #[inline]
     pub fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
         self.unless_connect_failed(ErrorCode::NotConnected)
+            .and_then(|()| self.unless_unconnected_datagram())
             .map_err(|e| e.during(Operation::Send))?;
         loop {
             match self.inner.send(buf, flags) {
@@ -448,7 +496,7 @@ impl Socket {
                     return r
                         .map(|(len, raw, truncated)| RecvMeta {
                             len,
-                            addr: SockAddr { raw },
+                            addr: self.sender_or_peer(SockAddr { raw }),
                             truncated,
                         })
                         .map_err(|e| e.during(Operation::Receive))
@@ -469,6 +517,7 @@ impl Socket {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Send));
         }
         self.unless_connect_failed(ErrorCode::NotConnected)
+            .and_then(|()| self.unless_unconnected_datagram())
             .map_err(|e| e.during(Operation::Send))?;
         loop {
             match self.inner.send_vectored(bufs, flags) {
@@ -505,6 +554,12 @@ impl Socket {
     /// `not-connected`.
     #[inline]
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        // Linux shuts an unconnected socket's halves even as it answers
+        // ENOTCONN (a later receive is end-of-stream); a socket that never
+        // had a connection is refused before the kernel sees it.
+        if !self.state.was_connected() {
+            return Err(state::state_error(ErrorCode::NotConnected).during(Operation::Shutdown));
+        }
         self.unless_connect_failed(ErrorCode::NotConnected)
             .and_then(|()| self.inner.shutdown(how))
             .map_err(|e| e.during(Operation::Shutdown))?;

@@ -7,24 +7,31 @@
 //! witsock-guest-tests --open-and-trap N open N loopback listeners, then trap
 //! witsock-guest-tests --connect ADDR    connect once to ADDR and print the outcome
 //! witsock-guest-tests --resolve NAME    resolve NAME once and print the outcome
+//! witsock-guest-tests --differential FIRST COUNT LEN
+//!                                       run the differential programs of seeds FIRST.. (LEN operations each)
+//! witsock-guest-tests --differential-program PROGRAM
+//!                                       run one differential program, written as text
 //! ```
 //!
 //! The suite prints one JSON line per case and one capabilities line on
 //! stdout, its summary on stderr, and exits 1 when a case fails. The other
 //! two modes exist for the host's tests: `--open-and-trap` checks that a
 //! trapped guest's sockets are closed, `--connect` that a policy refuses an
-//! address.
+//! address. The differential modes print one line of outcomes per program
+//! and the capabilities line, for `witsock-host differential` to compare
+//! with the native backend's.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use witsock::{Domain, SockAddr, Socket, Type};
+use witsock_conformance::differential::{self, Program};
 use witsock_conformance::{Outcome, Report};
 use witsock_guest_tests::{summary_line, CapabilityReport};
 
-const USAGE: &str =
-    "usage: witsock-guest-tests [FILTER] | --open-and-trap N | --connect ADDR | --resolve NAME";
+const USAGE: &str = "usage: witsock-guest-tests [FILTER] | --open-and-trap N | --connect ADDR \
+     | --resolve NAME | --differential FIRST COUNT LEN | --differential-program PROGRAM";
 
 /// What the command line asks for.
 enum Mode {
@@ -32,6 +39,8 @@ enum Mode {
     OpenAndTrap { count: usize },
     Connect { addr: SocketAddr },
     Resolve { name: String },
+    Differential { first: u64, count: u64, len: usize },
+    DifferentialProgram { program: Program },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +57,13 @@ fn main() -> ExitCode {
         Mode::OpenAndTrap { count } => open_and_trap(count),
         Mode::Connect { addr } => connect_once(addr),
         Mode::Resolve { name } => resolve_once(&name),
+        Mode::Differential { first, count, len } => differential(
+            (first..first.saturating_add(count))
+                .map(|seed| (format!("seed {seed}"), Program::generate(seed, len))),
+        ),
+        Mode::DifferentialProgram { program } => {
+            differential(std::iter::once(("program".to_string(), program)))
+        }
     }
 }
 
@@ -61,6 +77,20 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             Ok(Mode::OpenAndTrap { count })
         }
         [flag, name] if flag == "--resolve" => Ok(Mode::Resolve { name: name.clone() }),
+        [flag, first, count, len] if flag == "--differential" => {
+            let number = |text: &str, what: &str| {
+                text.parse::<u64>()
+                    .map_err(|_| format!("--differential takes numbers: {what} `{text}`"))
+            };
+            Ok(Mode::Differential {
+                first: number(first, "FIRST")?,
+                count: number(count, "COUNT")?,
+                len: usize::try_from(number(len, "LEN")?).map_err(|e| e.to_string())?,
+            })
+        }
+        [flag, program] if flag == "--differential-program" => Ok(Mode::DifferentialProgram {
+            program: Program::parse(program)?,
+        }),
         [flag, addr] if flag == "--connect" => {
             let addr = addr
                 .parse()
@@ -106,6 +136,17 @@ fn run_suite(filter: Option<&str>) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Runs differential programs, printing one line of outcomes each, then
+/// the capabilities (what excuses a difference).
+fn differential(programs: impl Iterator<Item = (String, Program)>) -> ExitCode {
+    for (label, program) in programs {
+        let outcomes = differential::run(&program);
+        println_flushed(&differential::outcome_line(&label, &outcomes));
+    }
+    println_flushed(&CapabilityReport::of(witsock::capabilities()).to_json_line());
+    ExitCode::SUCCESS
 }
 
 /// Opens `count` listening sockets on 127.0.0.1, reports the first one's

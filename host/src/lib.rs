@@ -38,6 +38,7 @@ use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub mod conformance;
+pub mod differential;
 pub mod imports;
 pub mod layout;
 pub mod policy;

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use witsock_conformance::differential::Program;
 use witsock_conformance::Backend;
 use witsock_host::conformance::{Column, Matrix};
+use witsock_host::differential;
 use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
 use witsock_host::{
@@ -21,6 +23,8 @@ usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]
                             [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
                                 [--matrix-file FILE.md]
+       witsock-host differential [--guest GUEST.wasm] [--imports-guest GUEST.wasm]
+                                 [--programs N] [--seed FIRST] [--length OPS] [--program TEXT]
 
 A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
 Without rules the guest has no network. `run` serves both wasi:sockets
@@ -62,7 +66,15 @@ conformance` builds next to this binary (<target>/release/witsock-host):
 It prints a summary per area and backend, the cases that do not pass
 everywhere (failures, and unsupported cells with their reasons), the
 capability matrix and the run times, writes the whole matrix as
-Markdown to FILE.md when asked, and exits 1 if any cell fails.";
+Markdown to FILE.md when asked, and exits 1 if any cell fails.
+
+`differential` runs seeded random programs of socket operations (N of
+them, default 1000, from seed FIRST, default 1, OPS operations each,
+default 40), or the one program TEXT, natively in this process and in
+both guest suites, and compares every outcome with the native one. A
+difference the guest's capabilities do not declare is a disagreement:
+its program is shrunk to the shortest that still disagrees and printed
+with both sides' outcomes. Exits 1 if there is one.";
 
 /// Exit code for a trapped guest, as for a process killed by SIGABRT.
 const TRAP_EXIT: u8 = 134;
@@ -81,6 +93,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(|a| a.to_str()) {
         Some(Some("run")) => parse_run(&args[1..]).and_then(run),
         Some(Some("conformance")) => parse_conformance(&args[1..]).and_then(conformance),
+        Some(Some("differential")) => parse_differential(&args[1..]).and_then(differential),
         Some(Some("help" | "-h" | "--help")) => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -323,33 +336,39 @@ struct ConformanceArgs {
     matrix_file: Option<PathBuf>,
 }
 
-fn parse_conformance(args: &[OsString]) -> Result<ConformanceArgs, Failure> {
-    let mut guest = None;
-    let mut imports_guest = None;
-    let mut filter = None;
-    let mut matrix_file = None;
+/// Reads `--flag VALUE` pairs: each flag of `flags` at most once, in any
+/// order; anything else is a usage error.
+fn flag_values<const N: usize>(
+    args: &[OsString],
+    flags: [&str; N],
+) -> Result<[Option<OsString>; N], Failure> {
+    let mut values: [Option<OsString>; N] = std::array::from_fn(|_| None);
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
-        let slot = match arg.to_str() {
-            Some("--guest") => &mut guest,
-            Some("--imports-guest") => &mut imports_guest,
-            Some("--filter") => &mut filter,
-            Some("--matrix-file") => &mut matrix_file,
-            _ => {
-                return Err(Failure::usage(format!(
-                    "unexpected argument `{}`",
-                    arg.to_string_lossy()
-                )))
-            }
+        let Some(index) = arg
+            .to_str()
+            .and_then(|a| flags.iter().position(|f| *f == a))
+        else {
+            return Err(Failure::usage(format!(
+                "unexpected argument `{}`",
+                arg.to_string_lossy()
+            )));
         };
         let value = iter
             .next()
             .ok_or_else(|| Failure::usage(format!("{} needs a value", arg.to_string_lossy())))?;
-        *slot = Some(value.clone());
+        if let Some(slot) = values.get_mut(index) {
+            *slot = Some(value.clone());
+        }
     }
-    let filter = filter
-        .map(|f| utf8(&f, "the filter").map(str::to_string))
-        .transpose()?;
+    Ok(values)
+}
+
+/// The two guest suites: as given, or where `cargo xtask` builds them.
+fn guest_paths(
+    guest: Option<OsString>,
+    imports_guest: Option<OsString>,
+) -> Result<(PathBuf, PathBuf), Failure> {
     let guest = match guest {
         Some(path) => PathBuf::from(path),
         None => layout::wasi_guest_suite(&host_target_dir("--guest")?),
@@ -358,12 +377,124 @@ fn parse_conformance(args: &[OsString]) -> Result<ConformanceArgs, Failure> {
         Some(path) => PathBuf::from(path),
         None => layout::imports_guest_suite(&host_target_dir("--imports-guest")?),
     };
+    Ok((guest, imports_guest))
+}
+
+fn parse_conformance(args: &[OsString]) -> Result<ConformanceArgs, Failure> {
+    let [guest, imports_guest, filter, matrix_file] = flag_values(
+        args,
+        ["--guest", "--imports-guest", "--filter", "--matrix-file"],
+    )?;
+    let filter = filter
+        .map(|f| utf8(&f, "the filter").map(str::to_string))
+        .transpose()?;
+    let (guest, imports_guest) = guest_paths(guest, imports_guest)?;
     Ok(ConformanceArgs {
         guest,
         imports_guest,
         filter,
         matrix_file: matrix_file.map(PathBuf::from),
     })
+}
+
+struct DifferentialArgs {
+    guest: PathBuf,
+    imports_guest: PathBuf,
+    settings: differential::Settings,
+    program: Option<Program>,
+}
+
+fn parse_differential(args: &[OsString]) -> Result<DifferentialArgs, Failure> {
+    let [guest, imports_guest, programs, seed, length, program] = flag_values(
+        args,
+        [
+            "--guest",
+            "--imports-guest",
+            "--programs",
+            "--seed",
+            "--length",
+            "--program",
+        ],
+    )?;
+    let number = |value: Option<OsString>, flag: &str, default: u64| -> Result<u64, Failure> {
+        match value {
+            None => Ok(default),
+            Some(v) => utf8(&v, flag)?
+                .parse()
+                .map_err(|_| Failure::usage(format!("{flag} takes a number"))),
+        }
+    };
+    let program = program
+        .map(|p| Program::parse(utf8(&p, "--program")?).map_err(Failure::usage))
+        .transpose()?;
+    let (guest, imports_guest) = guest_paths(guest, imports_guest)?;
+    let len = number(length, "--length", 40)?;
+    Ok(DifferentialArgs {
+        guest,
+        imports_guest,
+        settings: differential::Settings {
+            first_seed: number(seed, "--seed", 1)?,
+            programs: number(programs, "--programs", 1000)?,
+            len: usize::try_from(len).map_err(|e| Failure::usage(format!("--length: {e}")))?,
+            max_reported: 3,
+        },
+        program,
+    })
+}
+
+fn differential(args: DifferentialArgs) -> Result<ExitCode, Failure> {
+    let guest = Guest::load(&args.guest).map_err(Failure::error)?;
+    let imports_guest = WitsockGuest::load(&args.imports_guest).map_err(Failure::error)?;
+    let unix_dir = ScratchDir::new().map_err(|e| {
+        Failure::error(format!(
+            "cannot create a directory for the guest's Unix sockets: {e}"
+        ))
+    })?;
+    let subjects = [
+        differential::Subject::Wasi(&guest),
+        differential::Subject::Imports(&imports_guest, unix_dir.path()),
+    ];
+    let mut failed = false;
+    match &args.program {
+        Some(program) => {
+            for subject in &subjects {
+                match differential::compare_program(subject, program).map_err(Failure::error)? {
+                    Some(d) => {
+                        failed = true;
+                        print!("{}", d.render());
+                    }
+                    None => println!("agrees: {program}"),
+                }
+            }
+        }
+        None => {
+            let s = args.settings;
+            println!(
+                "differential: {} programs of {} operations from seed {}, against native-linux",
+                s.programs, s.len, s.first_seed
+            );
+            for subject in &subjects {
+                let summary = differential::compare(subject, s).map_err(Failure::error)?;
+                failed |= !summary.disagreements.is_empty();
+                print!("{}", summary.render());
+            }
+        }
+    }
+    unix_dir.remove().map_err(|e| {
+        Failure::error(format!(
+            "cannot remove the Unix socket directory {}: {e}",
+            unix_dir.path().display()
+        ))
+    })?;
+    if failed {
+        Err(Failure {
+            message: "differential: undeclared disagreements".into(),
+            exit: 1,
+            show_usage: false,
+        })
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 /// The target directory this program was built in: `<target>` of the

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 pub mod addresses;
 mod cases;
+pub mod differential;
 pub mod json;
 pub mod matrix;
 pub mod support;

@@ -230,6 +230,7 @@ pub static CASES: &[Case] = &[
     case!(state::send_on_unconnected_tcp_is_not_connected),
     case!(state::send_on_unconnected_udp_is_not_connected),
     case!(state::shutdown_unconnected_is_not_connected),
+    case!(state::receive_from_on_a_stream_names_the_peer),
     case!(state::resolve_checks_names_before_any_resolver),
     // Unix sockets.
     case!(unix::unix_stream_pair_round_trip, limits::UNIX_SOCKETS),

@@ -179,16 +179,70 @@ pub(crate) fn send_on_unconnected_udp_is_not_connected() -> CaseResult {
         udp.send(b"nobody", SendFlags::EMPTY),
         ErrorCode::NotConnected,
         "send without an address on an unconnected UDP socket",
+    )?;
+    // The refused send changed nothing: an unbound socket stays unbound
+    // (Linux would bind it to an ephemeral port).
+    let fresh = Socket::new_nonblocking(Domain::Ipv4, Type::Datagram, None)?;
+    expect_error(
+        fresh.send(b"nobody", SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "send on an unbound UDP socket",
+    )?;
+    expect_error(
+        fresh.local_addr(),
+        ErrorCode::InvalidState,
+        "the local address after a refused send",
     )
 }
 
 pub(crate) fn shutdown_unconnected_is_not_connected() -> CaseResult {
-    let fresh = tcp_socket(Domain::Ipv4)?;
-    expect_error(
-        fresh.shutdown(Shutdown::Both),
-        ErrorCode::NotConnected,
-        "shutdown of a fresh TCP socket",
-    )
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let fresh = tcp_socket(domain)?;
+        expect_error(
+            fresh.shutdown(Shutdown::Both),
+            ErrorCode::NotConnected,
+            "shutdown of a fresh TCP socket",
+        )?;
+        // The refused shutdown changed nothing (Linux would shut the
+        // halves anyway, and a receive would then be end-of-stream).
+        let mut buf = [0u8; 4];
+        expect_error(
+            fresh.recv(&mut buf, RecvFlags::EMPTY),
+            ErrorCode::NotConnected,
+            "receive after a refused shutdown",
+        )?;
+        let (listener, _) = tcp_listener(domain)?;
+        expect_error(
+            listener.shutdown(Shutdown::Read),
+            ErrorCode::NotConnected,
+            "shutdown of a listener",
+        )?;
+        let (udp, _) = udp_socket(domain)?;
+        expect_error(
+            udp.shutdown(Shutdown::Both),
+            ErrorCode::NotConnected,
+            "shutdown of an unconnected UDP socket",
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn receive_from_on_a_stream_names_the_peer() -> CaseResult {
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let (client, server) = tcp_pair(domain)?;
+        crate::support::send_all(&client, b"hello")?;
+        crate::support::wait_for(&server, witsock::Interest::READABLE, "the bytes")?;
+        let mut buf = [0u8; 16];
+        let meta = server.recv_from(&mut buf, RecvFlags::EMPTY)?;
+        let client_addr = client.local_addr()?;
+        crate::ensure!(
+            meta.addr == client_addr && meta.len > 0 && !meta.truncated,
+            "receive-from on a stream: {} bytes from {}, expected the peer {client_addr}",
+            meta.len,
+            meta.addr
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn resolve_checks_names_before_any_resolver() -> CaseResult {

@@ -1,0 +1,1255 @@
+//! Differential testing: seeded random sequences of socket operations,
+//! run the same way on every backend, every outcome written down so that
+//! a runner can compare them (`witsock-host differential`).
+//!
+//! A [`Program`] is a list of [`Op`]s on a handful of socket slots, made
+//! from a seed by [`Program::generate`] (the same seed gives the same
+//! program on every target) and written as text by its `Display`, which
+//! [`Program::parse`] reads back, so a failing sequence can be printed,
+//! shrunk and run again anywhere. [`run`] executes a program on the
+//! current backend and returns one [`outcome`](Outcomes) string per
+//! operation: error codes by their WIT names, byte counts with a hash of
+//! the bytes, and addresses with each port replaced by the order in which
+//! the program first saw it (`127.0.0.1:#2`), since ephemeral ports differ
+//! from run to run.
+//!
+//! Only loopback is ever a destination: the targets are the slots' own
+//! addresses (of whatever family and state) or the unspecified address,
+//! which every backend refuses as a destination.
+//!
+//! Waiting: backends differ in *when* data, connections and end-of-stream
+//! arrive (a wasi:sockets write may complete in the runtime after `send`
+//! returns), not in *what* arrives. So the runner keeps a small model of
+//! what is on its way to each socket (bytes, datagrams, connections,
+//! end-of-stream), built from the outcomes it saw, and waits, bounded,
+//! before a receive or an accept that should find something; a receive
+//! with nothing on its way is tried once. A stream receive collects what
+//! is on its way up to the requested length, so that how a backend
+//! splits a stream does not show. The model decides only how long to
+//! wait, never what an outcome is.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use witsock::{
+    Domain, ErrorCode, Interest, OptionName, RecvFlags, SendFlags, Shutdown, SockAddr, Socket,
+    SocketOption, Type,
+};
+
+/// Socket slots a program uses.
+pub const SLOTS: u8 = 6;
+
+/// The longest a runner waits for something its model says is coming.
+const ARRIVAL: Duration = Duration::from_secs(2);
+
+/// TCP or UDP, v4 or v6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A TCP socket on IPv4.
+    TcpV4,
+    /// A TCP socket on IPv6.
+    TcpV6,
+    /// A UDP socket on IPv4.
+    UdpV4,
+    /// A UDP socket on IPv6.
+    UdpV6,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::TcpV4, Kind::TcpV6, Kind::UdpV4, Kind::UdpV6];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::TcpV4 => "tcp4",
+            Kind::TcpV6 => "tcp6",
+            Kind::UdpV4 => "udp4",
+            Kind::UdpV6 => "udp6",
+        }
+    }
+
+    fn domain(self) -> Domain {
+        match self {
+            Kind::TcpV4 | Kind::UdpV4 => Domain::Ipv4,
+            Kind::TcpV6 | Kind::UdpV6 => Domain::Ipv6,
+        }
+    }
+
+    fn ty(self) -> Type {
+        match self {
+            Kind::TcpV4 | Kind::TcpV6 => Type::Stream,
+            Kind::UdpV4 | Kind::UdpV6 => Type::Datagram,
+        }
+    }
+}
+
+/// An address an operation binds, connects or sends to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The loopback address of a family, port 0.
+    Loopback(Domain),
+    /// The unspecified address of a family, port 0.
+    Unspecified(Domain),
+    /// The address a slot's socket was last seen bound to (it may since
+    /// have closed); the operation is skipped if there is none.
+    Of(u8),
+}
+
+/// An option an operation sets or reads: only options whose outcome the
+/// contract defines on every backend, or whose absence a backend
+/// declares in its capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opt {
+    /// `keep-alive`.
+    KeepAlive,
+    /// `no-delay`.
+    NoDelay,
+    /// `receive-buffer-size`.
+    ReceiveBuffer,
+    /// `hop-limit`.
+    HopLimit,
+    /// `reuse-address`.
+    ReuseAddress,
+    /// `ipv6-only`.
+    Ipv6Only,
+    /// `error` (read only).
+    Error,
+    /// `socket-type` (read only).
+    SocketType,
+}
+
+impl Opt {
+    const ALL: [Opt; 8] = [
+        Opt::KeepAlive,
+        Opt::NoDelay,
+        Opt::ReceiveBuffer,
+        Opt::HopLimit,
+        Opt::ReuseAddress,
+        Opt::Ipv6Only,
+        Opt::Error,
+        Opt::SocketType,
+    ];
+
+    /// The option's name in the witsock API.
+    pub fn name(self) -> OptionName {
+        match self {
+            Opt::KeepAlive => OptionName::KeepAlive,
+            Opt::NoDelay => OptionName::NoDelay,
+            Opt::ReceiveBuffer => OptionName::ReceiveBufferSize,
+            Opt::HopLimit => OptionName::HopLimit,
+            Opt::ReuseAddress => OptionName::ReuseAddress,
+            Opt::Ipv6Only => OptionName::Ipv6Only,
+            Opt::Error => OptionName::Error,
+            Opt::SocketType => OptionName::SocketType,
+        }
+    }
+
+    /// The value a `set` gives it; `on` picks between two legal values.
+    fn value(self, on: bool) -> SocketOption {
+        match self {
+            Opt::KeepAlive => SocketOption::KeepAlive(on),
+            Opt::NoDelay => SocketOption::NoDelay(on),
+            Opt::ReceiveBuffer => SocketOption::ReceiveBufferSize(if on { 65536 } else { 8192 }),
+            Opt::HopLimit => SocketOption::HopLimit(if on { 64 } else { 7 }),
+            Opt::ReuseAddress => SocketOption::ReuseAddress(on),
+            Opt::Ipv6Only => SocketOption::Ipv6Only(on),
+            Opt::Error => SocketOption::Error(None),
+            Opt::SocketType => {
+                SocketOption::SocketType(if on { Type::Stream } else { Type::Datagram })
+            }
+        }
+    }
+}
+
+/// One operation of a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Create a non-blocking socket in a slot (closing what was there).
+    New(u8, Kind),
+    /// `bind`.
+    Bind(u8, Target),
+    /// `listen` with a backlog.
+    Listen(u8, u32),
+    /// `start-connect`; for TCP, then wait (bounded) for writable and
+    /// `finish-connect`.
+    Connect(u8, Target),
+    /// `try-accept` (after a bounded wait if a connection is on its way);
+    /// the accepted socket goes into the second slot.
+    Accept(u8, u8),
+    /// `send` of this many bytes.
+    Send(u8, u16),
+    /// `send-to` of this many bytes.
+    SendTo(u8, Target, u16),
+    /// `receive` of up to this many bytes.
+    Receive(u8, u16),
+    /// `receive` with `peek`.
+    Peek(u8, u16),
+    /// `receive-from` of up to this many bytes.
+    ReceiveFrom(u8, u16),
+    /// `shutdown`.
+    Shutdown(u8, Shutdown),
+    /// `set-option`.
+    Set(u8, Opt, bool),
+    /// `get-option`.
+    Get(u8, Opt),
+    /// `local-address`.
+    Local(u8),
+    /// `remote-address`.
+    Remote(u8),
+    /// Drop the socket.
+    Close(u8),
+}
+
+impl Op {
+    /// The slot the operation acts on.
+    pub fn slot(&self) -> u8 {
+        match *self {
+            Op::New(s, _)
+            | Op::Bind(s, _)
+            | Op::Listen(s, _)
+            | Op::Connect(s, _)
+            | Op::Accept(s, _)
+            | Op::Send(s, _)
+            | Op::SendTo(s, _, _)
+            | Op::Receive(s, _)
+            | Op::Peek(s, _)
+            | Op::ReceiveFrom(s, _)
+            | Op::Shutdown(s, _)
+            | Op::Set(s, _, _)
+            | Op::Get(s, _)
+            | Op::Local(s)
+            | Op::Remote(s)
+            | Op::Close(s) => s,
+        }
+    }
+}
+
+fn family_name(domain: Domain) -> &'static str {
+    match domain {
+        Domain::Ipv4 => "v4",
+        Domain::Ipv6 => "v6",
+        _ => "unix",
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Loopback(d) => write!(f, "loopback-{}", family_name(*d)),
+            Target::Unspecified(d) => write!(f, "unspecified-{}", family_name(*d)),
+            Target::Of(s) => write!(f, "@{s}"),
+        }
+    }
+}
+
+fn shutdown_name(how: Shutdown) -> &'static str {
+    match how {
+        Shutdown::Read => "read",
+        Shutdown::Write => "write",
+        Shutdown::Both => "both",
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::New(s, k) => write!(f, "new {s} {}", k.name()),
+            Op::Bind(s, t) => write!(f, "bind {s} {t}"),
+            Op::Listen(s, n) => write!(f, "listen {s} {n}"),
+            Op::Connect(s, t) => write!(f, "connect {s} {t}"),
+            Op::Accept(s, into) => write!(f, "accept {s} {into}"),
+            Op::Send(s, n) => write!(f, "send {s} {n}"),
+            Op::SendTo(s, t, n) => write!(f, "send-to {s} {t} {n}"),
+            Op::Receive(s, n) => write!(f, "receive {s} {n}"),
+            Op::Peek(s, n) => write!(f, "peek {s} {n}"),
+            Op::ReceiveFrom(s, n) => write!(f, "receive-from {s} {n}"),
+            Op::Shutdown(s, how) => write!(f, "shutdown {s} {}", shutdown_name(how)),
+            Op::Set(s, o, on) => write!(f, "set {s} {} {}", o.name().wit_name(), on_off(on)),
+            Op::Get(s, o) => write!(f, "get {s} {}", o.name().wit_name()),
+            Op::Local(s) => write!(f, "local {s}"),
+            Op::Remote(s) => write!(f, "remote {s}"),
+            Op::Close(s) => write!(f, "close {s}"),
+        }
+    }
+}
+
+/// A sequence of operations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// The operations, in order.
+    pub ops: Vec<Op>,
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, op) in self.ops.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{op}")?;
+        }
+        Ok(())
+    }
+}
+
+/// SplitMix64: small, fast, and the same on every target.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T], fallback: T) -> T {
+        items
+            .get(self.below(items.len() as u64) as usize)
+            .copied()
+            .unwrap_or(fallback)
+    }
+}
+
+impl Program {
+    /// The program of `seed`: `len` operations, mostly on slots already
+    /// in use, starting from a few sockets set up the usual way (a bound
+    /// listener, a connected client, a bound datagram socket) so that
+    /// most operations meet a socket in an interesting state.
+    pub fn generate(seed: u64, len: usize) -> Program {
+        let mut rng = Rng(seed);
+        let mut ops = Vec::with_capacity(len + 8);
+        let kinds = Kind::ALL;
+        // A usual start, so most programs get past creation and bind.
+        let mut used: Vec<u8> = Vec::new();
+        let starts = 1 + rng.below(3);
+        for _ in 0..starts {
+            let slot = rng.below(u64::from(SLOTS)) as u8;
+            let kind = rng.pick(&kinds, Kind::TcpV4);
+            ops.push(Op::New(slot, kind));
+            ops.push(Op::Bind(slot, Target::Loopback(kind.domain())));
+            if matches!(kind, Kind::TcpV4 | Kind::TcpV6) && rng.chance(70) {
+                ops.push(Op::Listen(slot, 1 + rng.below(8) as u32));
+                let client = rng.below(u64::from(SLOTS)) as u8;
+                if client != slot {
+                    ops.push(Op::New(client, kind));
+                    ops.push(Op::Connect(client, Target::Of(slot)));
+                    used.push(client);
+                }
+            }
+            used.push(slot);
+        }
+        while ops.len() < len {
+            let slot = if rng.chance(80) {
+                rng.pick(&used, 0)
+            } else {
+                rng.below(u64::from(SLOTS)) as u8
+            };
+            let other = if rng.chance(85) {
+                rng.pick(&used, 0)
+            } else {
+                rng.below(u64::from(SLOTS)) as u8
+            };
+            let target = match rng.below(10) {
+                0 => Target::Loopback(rng.pick(&[Domain::Ipv4, Domain::Ipv6], Domain::Ipv4)),
+                1 => Target::Unspecified(rng.pick(&[Domain::Ipv4, Domain::Ipv6], Domain::Ipv4)),
+                _ => Target::Of(other),
+            };
+            let size = match rng.below(4) {
+                0 => 0,
+                1 => 1 + rng.below(16) as u16,
+                2 => 1 + rng.below(1400) as u16,
+                _ => 1 + rng.below(8000) as u16,
+            };
+            let op = match rng.below(100) {
+                0..=5 => Op::New(slot, rng.pick(&kinds, Kind::TcpV4)),
+                6..=11 => Op::Bind(slot, target),
+                12..=16 => Op::Listen(slot, rng.below(9) as u32),
+                17..=24 => Op::Connect(slot, target),
+                25..=31 => Op::Accept(slot, other),
+                32..=41 => Op::Send(slot, size),
+                42..=49 => Op::SendTo(slot, target, size),
+                50..=59 => Op::Receive(slot, size.max(1)),
+                60..=63 => Op::Peek(slot, size.max(1)),
+                64..=69 => Op::ReceiveFrom(slot, size.max(1)),
+                70..=74 => Op::Shutdown(
+                    slot,
+                    rng.pick(
+                        &[Shutdown::Read, Shutdown::Write, Shutdown::Both],
+                        Shutdown::Both,
+                    ),
+                ),
+                75..=80 => Op::Set(slot, rng.pick(&Opt::ALL, Opt::KeepAlive), rng.chance(50)),
+                81..=86 => Op::Get(slot, rng.pick(&Opt::ALL, Opt::KeepAlive)),
+                87..=89 => Op::Local(slot),
+                90..=92 => Op::Remote(slot),
+                _ => Op::Close(slot),
+            };
+            if let Op::New(s, _) | Op::Accept(_, s) = op {
+                if !used.contains(&s) {
+                    used.push(s);
+                }
+            }
+            ops.push(op);
+        }
+        Program { ops }
+    }
+
+    /// Reads a program written by its `Display` (`new 0 tcp4; bind 0
+    /// loopback-v4; …`).
+    pub fn parse(text: &str) -> Result<Program, String> {
+        let ops = text
+            .split(';')
+            .map(str::trim)
+            .filter(|op| !op.is_empty())
+            .map(parse_op)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Program { ops })
+    }
+}
+
+fn parse_op(text: &str) -> Result<Op, String> {
+    let bad = || format!("cannot read the operation `{text}`");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let slot = |i: usize| -> Result<u8, String> {
+        let s: u8 = words.get(i).and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        if s < SLOTS {
+            Ok(s)
+        } else {
+            Err(format!("slot {s} in `{text}`: there are {SLOTS}"))
+        }
+    };
+    let number = |i: usize| -> Result<u16, String> {
+        words.get(i).and_then(|w| w.parse().ok()).ok_or_else(bad)
+    };
+    let target = |i: usize| -> Result<Target, String> {
+        let word = words.get(i).copied().ok_or_else(bad)?;
+        let family = |w: &str| match w {
+            "v4" => Ok(Domain::Ipv4),
+            "v6" => Ok(Domain::Ipv6),
+            _ => Err(bad()),
+        };
+        if let Some(s) = word.strip_prefix('@') {
+            let s: u8 = s.parse().map_err(|_| bad())?;
+            return if s < SLOTS {
+                Ok(Target::Of(s))
+            } else {
+                Err(bad())
+            };
+        }
+        if let Some(f) = word.strip_prefix("loopback-") {
+            return Ok(Target::Loopback(family(f)?));
+        }
+        if let Some(f) = word.strip_prefix("unspecified-") {
+            return Ok(Target::Unspecified(family(f)?));
+        }
+        Err(bad())
+    };
+    let switch = |i: usize| match words.get(i).copied() {
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        _ => Err(bad()),
+    };
+    let opt = |i: usize| -> Result<Opt, String> {
+        let word = words.get(i).copied().ok_or_else(bad)?;
+        Opt::ALL
+            .into_iter()
+            .find(|o| o.name().wit_name() == word)
+            .ok_or_else(bad)
+    };
+    let op = match words.first().copied() {
+        Some("new") => {
+            let word = words.get(2).copied().ok_or_else(bad)?;
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| k.name() == word)
+                .ok_or_else(bad)?;
+            Op::New(slot(1)?, kind)
+        }
+        Some("bind") => Op::Bind(slot(1)?, target(2)?),
+        Some("listen") => Op::Listen(slot(1)?, u32::from(number(2)?)),
+        Some("connect") => Op::Connect(slot(1)?, target(2)?),
+        Some("accept") => Op::Accept(slot(1)?, slot(2)?),
+        Some("send") => Op::Send(slot(1)?, number(2)?),
+        Some("send-to") => Op::SendTo(slot(1)?, target(2)?, number(3)?),
+        Some("receive") => Op::Receive(slot(1)?, number(2)?),
+        Some("peek") => Op::Peek(slot(1)?, number(2)?),
+        Some("receive-from") => Op::ReceiveFrom(slot(1)?, number(2)?),
+        Some("shutdown") => Op::Shutdown(
+            slot(1)?,
+            match words.get(2).copied() {
+                Some("read") => Shutdown::Read,
+                Some("write") => Shutdown::Write,
+                Some("both") => Shutdown::Both,
+                _ => return Err(bad()),
+            },
+        ),
+        Some("set") => Op::Set(slot(1)?, opt(2)?, switch(3)?),
+        Some("get") => Op::Get(slot(1)?, opt(2)?),
+        Some("local") => Op::Local(slot(1)?),
+        Some("remote") => Op::Remote(slot(1)?),
+        Some("close") => Op::Close(slot(1)?),
+        _ => return Err(bad()),
+    };
+    Ok(op)
+}
+
+/// What each operation of a program did, in order.
+pub type Outcomes = Vec<String>;
+
+/// The line a runner prints for one program: its label (`seed 17`,
+/// `program`) and its outcomes, tab-separated (no outcome holds a tab).
+pub fn outcome_line(label: &str, outcomes: &[String]) -> String {
+    let mut line = String::from(label);
+    for outcome in outcomes {
+        line.push('\t');
+        line.push_str(outcome);
+    }
+    line
+}
+
+/// Reads a line written by [`outcome_line`]: the label and the outcomes.
+pub fn parse_outcome_line(line: &str) -> Option<(&str, Outcomes)> {
+    let mut fields = line.trim_end_matches(['\r', '\n']).split('\t');
+    let label = fields.next()?;
+    if !(label.starts_with("seed ") || label == "program") {
+        return None;
+    }
+    Some((label, fields.map(str::to_string).collect()))
+}
+
+/// FNV-1a, to name received bytes compactly.
+fn fnv(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The bytes operation `index` sends: different per operation, so a
+/// receive shows which send its bytes came from.
+fn payload(index: usize, len: u16, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend((0..usize::from(len)).map(|i| (index.wrapping_mul(31).wrapping_add(i) % 251) as u8));
+}
+
+/// A socket in a slot and what the runner knows of it.
+struct Slot {
+    socket: Socket,
+    kind: Kind,
+    /// The local address, as last read.
+    local: Option<SockAddr>,
+    /// The peer, as last read.
+    remote: Option<SockAddr>,
+    /// A `listen` on it succeeded.
+    listening: bool,
+}
+
+/// The runner's model of what is on its way, keyed by addresses as text.
+#[derive(Default)]
+struct InFlight {
+    /// Stream bytes not yet received, by (receiver's local, receiver's
+    /// remote).
+    bytes: HashMap<(String, String), usize>,
+    /// Streams whose sender has shut its write half or closed.
+    ended: HashMap<(String, String), bool>,
+    /// Connections not yet accepted, by listener address.
+    connections: HashMap<String, usize>,
+    /// Datagrams not yet received, by receiver address: their senders.
+    datagrams: HashMap<String, VecDeque<String>>,
+}
+
+/// Runs programs on the current backend.
+pub struct Runner {
+    slots: Vec<Option<Slot>>,
+    /// The last address each slot was bound to, kept after it closes.
+    last_local: Vec<Option<SockAddr>>,
+    /// Ports in the order the program first saw them.
+    ports: Vec<u16>,
+    flight: InFlight,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Default for Runner {
+    fn default() -> Runner {
+        Runner::new()
+    }
+}
+
+/// Runs `program` on the current backend: one outcome per operation.
+pub fn run(program: &Program) -> Outcomes {
+    let mut runner = Runner::new();
+    program
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| runner.step(i, op))
+        .collect()
+}
+
+/// The `key` of a stream, seen from its receiver.
+fn stream_key(local: &Option<SockAddr>, remote: &Option<SockAddr>) -> Option<(String, String)> {
+    Some((local.as_ref()?.to_string(), remote.as_ref()?.to_string()))
+}
+
+impl Runner {
+    fn new() -> Runner {
+        Runner {
+            slots: (0..SLOTS).map(|_| None).collect(),
+            last_local: vec![None; usize::from(SLOTS)],
+            ports: Vec::new(),
+            flight: InFlight::default(),
+            buf: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn slot(&self, s: u8) -> Option<&Slot> {
+        self.slots.get(usize::from(s))?.as_ref()
+    }
+
+    /// An address with its port replaced by its order of first sight.
+    fn show_addr(&mut self, addr: &SockAddr) -> String {
+        let Some(sa) = addr.as_socket() else {
+            return addr.to_string();
+        };
+        let port = sa.port();
+        let name = if port == 0 {
+            "0".to_string()
+        } else {
+            let n = match self.ports.iter().position(|&p| p == port) {
+                Some(n) => n,
+                None => {
+                    self.ports.push(port);
+                    self.ports.len() - 1
+                }
+            };
+            format!("#{n}")
+        };
+        match sa {
+            std::net::SocketAddr::V4(v4) => format!("{}:{name}", v4.ip()),
+            std::net::SocketAddr::V6(v6) => format!("[{}]:{name}", v6.ip()),
+        }
+    }
+
+    /// Re-reads a slot's addresses after a call that may change them.
+    fn refresh(&mut self, s: u8) {
+        let Some(Some(slot)) = self.slots.get_mut(usize::from(s)) else {
+            return;
+        };
+        slot.local = slot.socket.local_addr().ok();
+        slot.remote = slot.socket.peer_addr().ok();
+        let (local, remote) = (slot.local.clone(), slot.remote.clone());
+        if let Some(local) = &local {
+            if let Some(last) = self.last_local.get_mut(usize::from(s)) {
+                *last = Some(local.clone());
+            }
+            // Name ports as soon as they exist, so names follow the
+            // program, not which outcome happened to show them first.
+            self.show_addr(local);
+        }
+        if let Some(remote) = &remote {
+            self.show_addr(remote);
+        }
+    }
+
+    fn resolve(&self, target: Target) -> Option<SockAddr> {
+        match target {
+            Target::Loopback(d) => Some(crate::support::loopback(d)),
+            Target::Unspecified(Domain::Ipv6) => {
+                Some(std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)).into())
+            }
+            Target::Unspecified(_) => {
+                Some(std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)).into())
+            }
+            Target::Of(s) => self.last_local.get(usize::from(s))?.clone(),
+        }
+    }
+
+    fn err(e: &witsock::Error) -> String {
+        e.code().wit_name().to_string()
+    }
+
+    /// Runs one operation; `index` is its place in the program.
+    fn step(&mut self, index: usize, op: &Op) -> String {
+        let s = op.slot();
+        if let Op::New(_, kind) = *op {
+            self.close(s);
+            return match Socket::new_nonblocking(kind.domain(), kind.ty(), None) {
+                Ok(socket) => {
+                    if let Some(place) = self.slots.get_mut(usize::from(s)) {
+                        *place = Some(Slot {
+                            socket,
+                            kind,
+                            local: None,
+                            remote: None,
+                            listening: false,
+                        });
+                    }
+                    "ok".into()
+                }
+                Err(e) => Runner::err(&e),
+            };
+        }
+        if let Op::Close(_) = op {
+            return if self.close(s) { "ok" } else { "no-socket" }.into();
+        }
+        if self.slot(s).is_none() {
+            return "no-socket".into();
+        }
+        match *op {
+            Op::Bind(_, t) => self.with_target(t, |r, addr| {
+                let result = r.sock(s).map(|sock| sock.bind(addr));
+                r.refresh(s);
+                r.unit(result)
+            }),
+            Op::Listen(_, backlog) => {
+                let result = self.sock(s).map(|sock| sock.listen(backlog));
+                if let (Some(Ok(())), Some(Some(slot))) =
+                    (&result, self.slots.get_mut(usize::from(s)))
+                {
+                    slot.listening = true;
+                }
+                self.refresh(s);
+                self.unit(result)
+            }
+            Op::Connect(_, t) => self.with_target(t, |r, addr| r.connect(s, addr)),
+            Op::Accept(_, into) => self.accept(s, into),
+            Op::Send(_, len) => self.send(index, s, None, len),
+            Op::SendTo(_, t, len) => self.with_target(t, |r, addr| {
+                let addr = addr.clone();
+                r.send(index, s, Some(&addr), len)
+            }),
+            Op::Receive(_, len) => self.receive(s, len, false, false),
+            Op::Peek(_, len) => self.receive(s, len, true, false),
+            Op::ReceiveFrom(_, len) => self.receive(s, len, false, true),
+            Op::Shutdown(_, how) => self.shutdown(s, how),
+            Op::Set(_, opt, on) => {
+                let result = self.sock(s).map(|sock| sock.set_option(opt.value(on)));
+                self.unit(result)
+            }
+            Op::Get(_, opt) => match self.sock(s).map(|sock| sock.option(opt.name())) {
+                Some(Ok(value)) => show_option(&value),
+                Some(Err(e)) => Runner::err(&e),
+                None => "no-socket".into(),
+            },
+            Op::Local(_) => match self.sock(s).map(Socket::local_addr) {
+                Some(Ok(addr)) => format!("ok {}", self.show_addr(&addr)),
+                Some(Err(e)) => Runner::err(&e),
+                None => "no-socket".into(),
+            },
+            Op::Remote(_) => match self.sock(s).map(Socket::peer_addr) {
+                Some(Ok(addr)) => format!("ok {}", self.show_addr(&addr)),
+                Some(Err(e)) => Runner::err(&e),
+                None => "no-socket".into(),
+            },
+            Op::New(..) | Op::Close(_) => "no-socket".into(),
+        }
+    }
+
+    fn sock(&self, s: u8) -> Option<&Socket> {
+        self.slot(s).map(|slot| &slot.socket)
+    }
+
+    fn unit(&self, result: Option<witsock::Result<()>>) -> String {
+        match result {
+            Some(Ok(())) => "ok".into(),
+            Some(Err(e)) => Runner::err(&e),
+            None => "no-socket".into(),
+        }
+    }
+
+    fn with_target(
+        &mut self,
+        target: Target,
+        f: impl FnOnce(&mut Runner, &SockAddr) -> String,
+    ) -> String {
+        match self.resolve(target) {
+            Some(addr) => f(self, &addr),
+            None => "no-target".into(),
+        }
+    }
+
+    /// Drops a slot's socket; says whether there was one. What it had on
+    /// its way to its peer is then followed by end-of-stream.
+    fn close(&mut self, s: u8) -> bool {
+        let Some(slot) = self.slots.get_mut(usize::from(s)).and_then(Option::take) else {
+            return false;
+        };
+        if let Some(local) = &slot.local {
+            self.flight.datagrams.remove(&local.to_string());
+            self.flight.connections.remove(&local.to_string());
+        }
+        if let Some(key) = stream_key(&slot.remote, &slot.local) {
+            self.flight.ended.insert(key, true);
+        }
+        true
+    }
+
+    fn connect(&mut self, s: u8, addr: &SockAddr) -> String {
+        let Some(slot) = self.slot(s) else {
+            return "no-socket".into();
+        };
+        let stream = slot.kind.ty() == Type::Stream;
+        let result = slot.socket.start_connect(addr);
+        let outcome = match result {
+            Ok(true) => Ok(()),
+            Ok(false) if stream => self.finish_connect(s),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.refresh(s);
+        match outcome {
+            Ok(()) => {
+                let remote = self.slot(s).and_then(|slot| slot.remote.clone());
+                if let Some(remote) = remote {
+                    if stream {
+                        *self
+                            .flight
+                            .connections
+                            .entry(remote.to_string())
+                            .or_default() += 1;
+                    } else if let Some(local) = self.slot(s).and_then(|slot| slot.local.clone()) {
+                        // A connected datagram socket receives only from its
+                        // peer, including what was queued before.
+                        let peer = remote.to_string();
+                        if let Some(queue) = self.flight.datagrams.get_mut(&local.to_string()) {
+                            queue.retain(|from| *from == peer);
+                        }
+                    }
+                }
+                "ok".into()
+            }
+            Err(e) => Runner::err(&e),
+        }
+    }
+
+    fn finish_connect(&self, s: u8) -> witsock::Result<()> {
+        let Some(sock) = self.sock(s) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + ARRIVAL;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            sock.wait(Interest::WRITABLE, Some(left))?;
+            if sock.finish_connect()? {
+                return Ok(());
+            }
+            if left.is_zero() {
+                return Err(witsock::Error::new(ErrorCode::TimedOut));
+            }
+        }
+    }
+
+    fn accept(&mut self, s: u8, into: u8) -> String {
+        let local = self
+            .slot(s)
+            .filter(|slot| slot.listening)
+            .and_then(|slot| slot.local.clone());
+        let key = local.map(|a| a.to_string());
+        let expected = key
+            .as_ref()
+            .and_then(|k| self.flight.connections.get(k))
+            .copied()
+            .unwrap_or(0);
+        let Some(sock) = self.sock(s) else {
+            return "no-socket".into();
+        };
+        if expected > 0 {
+            let _ = sock.wait(Interest::READABLE, Some(ARRIVAL));
+        }
+        match sock.try_accept() {
+            Ok(Some((socket, _peer))) => {
+                if let Some(k) = &key {
+                    if let Some(n) = self.flight.connections.get_mut(k) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                let kind = self.slot(s).map_or(Kind::TcpV4, |slot| slot.kind);
+                if into != s {
+                    self.close(into);
+                } else {
+                    // Accepting into the listener's own slot replaces it.
+                    self.close(s);
+                }
+                if let Some(place) = self.slots.get_mut(usize::from(into)) {
+                    *place = Some(Slot {
+                        socket,
+                        kind,
+                        local: None,
+                        remote: None,
+                        listening: false,
+                    });
+                }
+                self.refresh(into);
+                let remote = self.slot(into).and_then(|slot| slot.remote.clone());
+                match remote {
+                    Some(remote) => format!("ok {}", self.show_addr(&remote)),
+                    None => "ok no-remote".into(),
+                }
+            }
+            Ok(None) => "none".into(),
+            Err(e) => Runner::err(&e),
+        }
+    }
+
+    fn send(&mut self, index: usize, s: u8, to: Option<&SockAddr>, len: u16) -> String {
+        payload(index, len, &mut self.buf);
+        let Some(slot) = self.slot(s) else {
+            return "no-socket".into();
+        };
+        let result = match to {
+            Some(addr) => slot.socket.send_to(&self.buf, addr, SendFlags::EMPTY),
+            None => slot.socket.send(&self.buf, SendFlags::EMPTY),
+        };
+        let stream = slot.kind.ty() == Type::Stream;
+        // A send-to on an unbound datagram socket binds it.
+        self.refresh(s);
+        match result {
+            Ok(n) => {
+                let Some(slot) = self.slot(s) else {
+                    return format!("ok {n}");
+                };
+                if stream {
+                    if let Some(key) = stream_key(&slot.remote, &slot.local) {
+                        *self.flight.bytes.entry(key).or_default() += n;
+                    }
+                } else if let (Some(dest), Some(from)) = (
+                    to.cloned().or_else(|| slot.remote.clone()),
+                    slot.local.clone(),
+                ) {
+                    let dest = dest.to_string();
+                    let from = from.to_string();
+                    // The receiver, if it is connected elsewhere, never sees it.
+                    let receiver_peer = self
+                        .slots
+                        .iter()
+                        .flatten()
+                        .find(|r| r.local.as_ref().map(|a| a.to_string()) == Some(dest.clone()))
+                        .and_then(|r| r.remote.as_ref().map(|a| a.to_string()));
+                    if receiver_peer.is_none_or(|peer| peer == from) {
+                        self.flight
+                            .datagrams
+                            .entry(dest)
+                            .or_default()
+                            .push_back(from);
+                    }
+                }
+                format!("ok {n}")
+            }
+            Err(e) => Runner::err(&e),
+        }
+    }
+
+    fn shutdown(&mut self, s: u8, how: Shutdown) -> String {
+        let Some(slot) = self.slot(s) else {
+            return "no-socket".into();
+        };
+        let result = slot.socket.shutdown(how);
+        if result.is_ok() && how != Shutdown::Read {
+            if let Some(key) = stream_key(&slot.remote, &slot.local) {
+                self.flight.ended.insert(key, true);
+            }
+        }
+        self.unit(Some(result))
+    }
+
+    fn receive(&mut self, s: u8, len: u16, peek: bool, from: bool) -> String {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        out.resize(usize::from(len), 0);
+        let outcome = self.receive_into(s, &mut out, peek, from);
+        self.out = out;
+        outcome
+    }
+
+    fn receive_into(&mut self, s: u8, out: &mut [u8], peek: bool, from: bool) -> String {
+        let Some(slot) = self.slot(s) else {
+            return "no-socket".into();
+        };
+        let stream = slot.kind.ty() == Type::Stream;
+        let len = out.len();
+        let flags = if peek {
+            RecvFlags::PEEK
+        } else {
+            RecvFlags::EMPTY
+        };
+        if stream {
+            let key = stream_key(&slot.local, &slot.remote);
+            let pending = key
+                .as_ref()
+                .and_then(|k| self.flight.bytes.get(k))
+                .copied()
+                .unwrap_or(0);
+            let ended = key
+                .as_ref()
+                .is_some_and(|k| self.flight.ended.get(k).copied().unwrap_or(false));
+            let want = pending.min(len);
+            let socket = &slot.socket;
+            let deadline = Instant::now() + ARRIVAL;
+            let mut got = 0;
+            let mut sender = None;
+            let result = loop {
+                if want == 0 && ended {
+                    let _ = socket.wait(Interest::READABLE, Some(ARRIVAL));
+                }
+                let Some(rest) = out.get_mut(if peek { 0 } else { got }..) else {
+                    break Ok(());
+                };
+                let step = if from {
+                    socket.recv_from(rest, flags).map(|meta| {
+                        sender = Some(meta.addr);
+                        meta.len
+                    })
+                } else {
+                    socket.recv(rest, flags)
+                };
+                match step {
+                    Ok(0) if len > 0 => break Ok(()),
+                    Ok(n) => {
+                        got = if peek { n } else { got + n };
+                        if got >= want || want == 0 {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.code() == ErrorCode::WouldBlock && got > 0 => {
+                        if Instant::now() >= deadline {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.code() == ErrorCode::WouldBlock && want > 0 => {
+                        if Instant::now() >= deadline {
+                            break Err(e);
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+                if peek {
+                    std::thread::sleep(Duration::from_millis(1));
+                } else {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let _ = socket.wait(Interest::READABLE, Some(left));
+                }
+            };
+            if !peek {
+                if let Some(n) = key.as_ref().and_then(|k| self.flight.bytes.get_mut(k)) {
+                    *n = n.saturating_sub(got);
+                }
+            }
+            let bytes = out.get(..got).unwrap_or(&[]);
+            let hash = fnv(bytes);
+            let sender = sender.map(|a| self.show_addr(&a));
+            match result {
+                Ok(()) if got == 0 && len > 0 => "end-of-stream".into(),
+                Ok(()) => match sender {
+                    Some(sender) => format!("ok {got} {hash:08x} from {sender}"),
+                    None => format!("ok {got} {hash:08x}"),
+                },
+                Err(e) => Runner::err(&e),
+            }
+        } else {
+            let key = slot.local.as_ref().map(|a| a.to_string());
+            let pending = key
+                .as_ref()
+                .and_then(|k| self.flight.datagrams.get(k))
+                .map_or(0, VecDeque::len);
+            if pending > 0 {
+                let _ = slot.socket.wait(Interest::READABLE, Some(ARRIVAL));
+            }
+            let result = if from {
+                slot.socket
+                    .recv_from(out, flags)
+                    .map(|meta| (meta.len, Some(meta.addr), meta.truncated))
+            } else {
+                slot.socket.recv(out, flags).map(|n| (n, None, false))
+            };
+            match result {
+                Ok((n, sender, truncated)) => {
+                    if !peek {
+                        if let Some(queue) =
+                            key.as_ref().and_then(|k| self.flight.datagrams.get_mut(k))
+                        {
+                            queue.pop_front();
+                        }
+                    }
+                    let hash = fnv(out.get(..n).unwrap_or(&[]));
+                    let cut = if truncated { " truncated" } else { "" };
+                    match sender {
+                        Some(sender) => {
+                            format!("ok {n} {hash:08x}{cut} from {}", self.show_addr(&sender))
+                        }
+                        None => format!("ok {n} {hash:08x}{cut}"),
+                    }
+                }
+                Err(e) => Runner::err(&e),
+            }
+        }
+    }
+}
+
+/// An option's value as an outcome: values the contract defines, with
+/// error values by their code only (raw codes are the backend's).
+fn show_option(value: &SocketOption) -> String {
+    match value {
+        SocketOption::Error(None) => "ok none".into(),
+        SocketOption::Error(Some(e)) => format!("ok {}", e.code().wit_name()),
+        SocketOption::SocketType(t) => format!("ok {t:?}"),
+        other => format!("ok {other:?}"),
+    }
+}
+
+/// Why two outcomes of one operation may differ: the other backend's
+/// capabilities declare the feature the operation needs unavailable, and
+/// it answered so (`unsupported`, `option-not-supported`; for `ipv6-only`
+/// without dual-stack, also reading `true`). None for a difference
+/// nothing declares.
+pub fn declared(
+    op: &Op,
+    theirs: &str,
+    capabilities: &[(String, String)],
+    options: &[(String, String)],
+) -> Option<String> {
+    let unsupported = theirs == ErrorCode::Unsupported.wit_name()
+        || theirs == ErrorCode::OptionNotSupported.wit_name();
+    let support_of = |table: &[(String, String)], name: &str| {
+        table
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    };
+    let dual_stack_missing =
+        support_of(capabilities, "dual-stack").as_deref() == Some("unsupported");
+    if let Op::Set(_, Opt::Ipv6Only, _) | Op::Get(_, Opt::Ipv6Only) = op {
+        // Without dual-stack IPv6 sockets are IPv6-only: the option reads
+        // true and cannot be turned off.
+        if dual_stack_missing && (unsupported || theirs == "ok Ipv6Only(true)") {
+            return Some("capabilities: dual-stack unsupported (ipv6-only is always on)".into());
+        }
+    }
+    if !unsupported {
+        return None;
+    }
+    match op {
+        Op::Set(_, opt, _) | Op::Get(_, opt) => {
+            let name = opt.name().wit_name();
+            (support_of(options, name).as_deref() == Some("unsupported"))
+                .then(|| format!("capabilities: option {name} unsupported"))
+        }
+        Op::Peek(..) => (support_of(capabilities, "peek").as_deref() == Some("unsupported"))
+            .then(|| "capabilities: peek unsupported".to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_read_back_as_written() {
+        for seed in 0..500 {
+            let program = Program::generate(seed, 30);
+            assert!(program.ops.len() >= 30, "seed {seed}");
+            let text = program.to_string();
+            assert_eq!(Program::parse(&text), Ok(program), "seed {seed}: {text}");
+        }
+    }
+
+    #[test]
+    fn outcome_lines_read_back() {
+        let outcomes = vec![
+            "ok".to_string(),
+            "ok 3 0000abcd from 127.0.0.1:#0".into(),
+            String::new(),
+        ];
+        let line = outcome_line("seed 9", &outcomes);
+        assert_eq!(parse_outcome_line(&line), Some(("seed 9", outcomes)));
+        assert_eq!(parse_outcome_line("{\"case\":1}"), None);
+    }
+
+    #[test]
+    fn a_seed_gives_one_program() {
+        assert_eq!(Program::generate(7, 20), Program::generate(7, 20));
+        assert_ne!(Program::generate(7, 20), Program::generate(8, 20));
+    }
+
+    #[test]
+    fn bad_programs_are_errors() {
+        for text in [
+            "new 9 tcp4",
+            "bind 0 nowhere",
+            "fly 0",
+            "send 0 x",
+            "send-to 0 @7 3",
+        ] {
+            assert!(Program::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_connected_pair_exchanges_bytes() {
+        let program = Program::parse(
+            "new 0 tcp4; bind 0 loopback-v4; listen 0 4; new 1 tcp4; connect 1 @0; \
+             accept 0 2; send 1 100; receive 2 1000; shutdown 1 write; receive 2 10; \
+             local 1; remote 2",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let out = run(&program);
+        let hash = {
+            let mut buf = Vec::new();
+            payload(6, 100, &mut buf);
+            fnv(&buf)
+        };
+        assert_eq!(
+            out,
+            [
+                "ok".to_string(),
+                "ok".into(),
+                "ok".into(),
+                "ok".into(),
+                "ok".into(),
+                "ok 127.0.0.1:#1".into(),
+                "ok 100".into(),
+                format!("ok 100 {hash:08x}"),
+                "ok".into(),
+                "end-of-stream".into(),
+                "ok 127.0.0.1:#1".into(),
+                "ok 127.0.0.1:#1".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_declared_unsupported_answers_are_excused() {
+        let options = vec![("no-delay".to_string(), "unsupported".to_string())];
+        let op = Op::Set(0, Opt::NoDelay, true);
+        assert!(declared(&op, "option-not-supported", &[], &options).is_some());
+        assert!(declared(&op, "invalid-argument", &[], &options).is_none());
+        let op = Op::Set(0, Opt::KeepAlive, true);
+        assert!(declared(&op, "option-not-supported", &[], &options).is_none());
+    }
+}
