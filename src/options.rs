@@ -189,8 +189,9 @@ pub const MAX_BUFFER_SIZE: usize = i32::MAX as usize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SocketOption {
-    /// SO_REUSEADDR: on by default natively on TCP sockets, so that a bind
-    /// is not affected by TIME_WAIT (see [`Socket::bind`](crate::Socket::bind)).
+    /// SO_REUSEADDR: a TCP bind turns it on unless the caller set it, so
+    /// that the bind is not affected by TIME_WAIT (see
+    /// [`Socket::bind`](crate::Socket::bind)).
     ReuseAddress(bool),
     /// SO_REUSEPORT.
     ReusePort(bool),

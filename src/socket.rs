@@ -143,11 +143,12 @@ impl Socket {
     /// Binds to a local address (bind(2)).
     ///
     /// A TCP bind is not affected by the TIME_WAIT state of a recently
-    /// closed connection on the same address, as on wasi:sockets: natively
-    /// TCP sockets are created with
-    /// [`ReuseAddress`](SocketOption::ReuseAddress) on (accepted ones
-    /// inherit it), which can be turned off before the bind. A live
-    /// listener on the address still makes it `address-in-use`.
+    /// closed connection on the same address, as on wasi:sockets: a TCP
+    /// bind turns [`ReuseAddress`](SocketOption::ReuseAddress) on first
+    /// (one setsockopt(2)) unless the caller set it, as wasi:sockets hosts
+    /// do on every TCP bind; accepted sockets inherit it, and sockets that
+    /// never bind keep it off. A live listener on the address still makes
+    /// it `address-in-use`.
     ///
     /// # Errors
     /// `address-in-use`, `address-not-available`, `access-denied`,
@@ -166,7 +167,15 @@ impl Socket {
                 false => Ok(()),
             })
             .and_then(|()| state::check_local(addr, self.kind(), |name| self.option_on(name)))
-            .and_then(|()| self.inner.bind(&addr.raw))
+            .and_then(|()| {
+                // TCP binds are not held up by TIME_WAIT (wasi:sockets):
+                // SO_REUSEADDR unless the caller chose.
+                let reuse = matches!(
+                    self.kind(),
+                    Some((Domain::Ipv4 | Domain::Ipv6, Type::Stream))
+                ) && !self.state.reuse_address_set();
+                self.inner.bind(&addr.raw, reuse)
+            })
             .inspect(|()| self.state.note_address())
             .map_err(|e| e.during(Operation::Bind).at(addr))
     }
@@ -294,14 +303,26 @@ impl Socket {
 
     /// `not-connected` for a datagram socket with no peer, before the
     /// kernel: Linux binds an unbound one to an ephemeral port even as it
-    /// refuses the send, wasi:sockets does not.
+    /// refuses the send, wasi:sockets does not; `shutdown` once this end
+    /// shut its write half.
     #[inline]
-    fn unless_unconnected_datagram(&self) -> Result<()> {
+    fn unless_cannot_send(&self) -> Result<()> {
         if !self.state.was_connected() && matches!(self.kind(), Some((_, Type::Datagram))) {
             Err(state::state_error(ErrorCode::NotConnected))
+        } else if self.state.write_shut() {
+            // Shut by this end: `shutdown`, whatever else the connection
+            // went through since (a kernel reports a reset first).
+            Err(state::state_error(ErrorCode::Shutdown))
         } else {
             Ok(())
         }
+    }
+
+    /// A stream socket that has (had) a connection: an empty send there
+    /// is answered without the kernel.
+    #[cold]
+    fn is_connected_stream(&self) -> bool {
+        self.state.was_connected() && matches!(self.kind(), Some((_, Type::Stream)))
     }
 
     /// The sender of what a receive-from got: on a stream socket the peer,
@@ -404,7 +425,11 @@ impl Socket {
     }
 
     /// Sends on a connected socket (send(2) with MSG_NOSIGNAL). Returns the
-    /// bytes sent, possibly fewer than `buf.len()`.
+    /// bytes sent, possibly fewer than `buf.len()`. An empty `buf` on a
+    /// stream socket that has a connection sends nothing and returns 0
+    /// without asking the kernel, so it reports no error the connection
+    /// already has (a reset), as on wasi:sockets, where an empty write
+    /// cannot see one.
     ///
     /// # Errors
     /// `would-block`, `shutdown` (never SIGPIPE), `connection-reset`,
@@ -415,8 +440,11 @@ impl Socket {
     #[inline]
     pub fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
         self.unless_connect_failed(ErrorCode::NotConnected)
-            .and_then(|()| self.unless_unconnected_datagram())
+            .and_then(|()| self.unless_cannot_send())
             .map_err(|e| e.during(Operation::Send))?;
+        if buf.is_empty() && self.is_connected_stream() {
+            return Ok(0);
+        }
         loop {
             match self.inner.send(buf, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
@@ -517,8 +545,11 @@ impl Socket {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Send));
         }
         self.unless_connect_failed(ErrorCode::NotConnected)
-            .and_then(|()| self.unless_unconnected_datagram())
+            .and_then(|()| self.unless_cannot_send())
             .map_err(|e| e.during(Operation::Send))?;
+        if bufs.iter().all(|b| b.is_empty()) && self.is_connected_stream() {
+            return Ok(0);
+        }
         loop {
             match self.inner.send_vectored(bufs, flags) {
                 Err(e) if e.is_would_block() => self.wait_write(e, Operation::Send)?,
@@ -557,16 +588,28 @@ impl Socket {
         // Linux shuts an unconnected socket's halves even as it answers
         // ENOTCONN (a later receive is end-of-stream); a socket that never
         // had a connection is refused before the kernel sees it.
+        if matches!(self.kind(), Some((_, Type::Datagram))) {
+            return Err(
+                state::state_error(ErrorCode::OperationNotSupported).during(Operation::Shutdown)
+            );
+        }
         if !self.state.was_connected() {
             return Err(state::state_error(ErrorCode::NotConnected).during(Operation::Shutdown));
         }
         self.unless_connect_failed(ErrorCode::NotConnected)
-            .and_then(|()| self.inner.shutdown(how))
+            .and_then(|()| match self.inner.shutdown(how) {
+                // The connection ended (a reset): nothing left to shut.
+                Err(e) if e.code() == ErrorCode::NotConnected => Ok(()),
+                r => r,
+            })
             .map_err(|e| e.during(Operation::Shutdown))?;
         // Kernels keep handing out what was queued (Linux), or a backend
         // what it read ahead (wasi-p2): the WIT says no more receives.
-        if how != Shutdown::Write && matches!(self.kind(), Some((_, Type::Stream))) {
+        if how != Shutdown::Write {
             self.state.shut_read();
+        }
+        if how != Shutdown::Read {
+            self.state.shut_write();
         }
         Ok(())
     }
@@ -622,6 +665,11 @@ impl Socket {
                 _ => Ok(()),
             })
             .and_then(|()| self.inner.set_option(&option))
+            .inspect(|()| {
+                if name == OptionName::ReuseAddress {
+                    self.state.note_reuse_address_set();
+                }
+            })
             .map_err(|e| e.during(Operation::SetOption(name)))
     }
 

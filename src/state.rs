@@ -1,5 +1,5 @@
 //! What the portable layer knows of a socket beyond its descriptor, in one
-//! atomic byte (so that `Socket` stays `Sync` and reading it costs a load):
+//! atomic word (so that `Socket` stays `Sync` and reading it costs a load):
 //! its family and type, known from its creation (read from the kernel
 //! once for a descriptor adopted natively), whether its read half was
 //! shut down, and how far it got (an address, a connection, a failed
@@ -13,24 +13,26 @@
 //! a scope id, broadcast; the WIT's "Destinations" and "Local addresses"),
 //! and that a stream receives nothing after `shutdown(read)`.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU16, Ordering};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::{Domain, Error, ErrorCode, OptionName, Result, SockAddr, Type};
 
-const DOMAIN_MASK: u8 = 0b0011;
-const TYPE_MASK: u8 = 0b1100;
-const READ_SHUT: u8 = 0b1_0000;
-const CONNECT_FAILED: u8 = 0b10_0000;
-const WAS_CONNECTED: u8 = 0b100_0000;
-const HAS_ADDRESS: u8 = 0b1000_0000;
+const DOMAIN_MASK: u16 = 0b0011;
+const TYPE_MASK: u16 = 0b1100;
+const READ_SHUT: u16 = 0b1_0000;
+const CONNECT_FAILED: u16 = 0b10_0000;
+const WAS_CONNECTED: u16 = 0b100_0000;
+const HAS_ADDRESS: u16 = 0b1000_0000;
+const WRITE_SHUT: u16 = 0b1_0000_0000;
+const REUSE_ADDRESS_SET: u16 = 0b10_0000_0000;
 
 /// The socket's family, type and read-shut flag; zero bits mean "not known
 /// yet".
 #[derive(Debug, Default)]
-pub(crate) struct SocketState(AtomicU8);
+pub(crate) struct SocketState(AtomicU16);
 
-fn domain_bits(domain: Domain) -> u8 {
+fn domain_bits(domain: Domain) -> u16 {
     match domain {
         Domain::Ipv4 => 1,
         Domain::Ipv6 => 2,
@@ -38,7 +40,7 @@ fn domain_bits(domain: Domain) -> u8 {
     }
 }
 
-fn type_bits(ty: Type) -> u8 {
+fn type_bits(ty: Type) -> u16 {
     match ty {
         Type::Stream => 1 << 2,
         Type::Datagram => 2 << 2,
@@ -49,12 +51,12 @@ fn type_bits(ty: Type) -> u8 {
 impl SocketState {
     /// A socket whose family and type are not known yet.
     pub(crate) const fn unknown() -> SocketState {
-        SocketState(AtomicU8::new(0))
+        SocketState(AtomicU16::new(0))
     }
 
     /// A socket of `domain` and `ty`.
     pub(crate) fn new(domain: Domain, ty: Type) -> SocketState {
-        SocketState(AtomicU8::new(domain_bits(domain) | type_bits(ty)))
+        SocketState(AtomicU16::new(domain_bits(domain) | type_bits(ty)))
     }
 
     /// The family and type, if known; `learn` asks the backend otherwise
@@ -90,6 +92,28 @@ impl SocketState {
 
     pub(crate) fn shut_read(&self) {
         self.0.fetch_or(READ_SHUT, Ordering::Relaxed);
+    }
+
+    pub(crate) fn shut_write(&self) {
+        self.0.fetch_or(WRITE_SHUT, Ordering::Relaxed);
+    }
+
+    /// Whether this end shut its write half down.
+    #[inline]
+    pub(crate) fn write_shut(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & WRITE_SHUT != 0
+    }
+
+    /// Records that the caller set `reuse-address` itself: a TCP bind
+    /// then leaves it as set.
+    pub(crate) fn note_reuse_address_set(&self) {
+        self.0.fetch_or(REUSE_ADDRESS_SET, Ordering::Relaxed);
+    }
+
+    /// Whether the caller set `reuse-address` itself.
+    #[inline]
+    pub(crate) fn reuse_address_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & REUSE_ADDRESS_SET != 0
     }
 
     /// Records that the socket has (had) a connection: it is bound for

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use witsock_conformance::differential::{self, declared, Op, Outcomes, Program};
+use witsock_conformance::differential::{self, Missing, Op, Outcomes, Program};
 use witsock_guest_tests::CapabilityReport;
 
 use crate::{Guest, GuestStatus, HostError, RunOptions, RunOutcome, Stdio, WitsockGuest};
@@ -115,8 +115,24 @@ pub struct Disagreement {
     pub original_len: usize,
 }
 
-/// The first undeclared difference between native outcomes and a
-/// guest's, if any, with the declared ones counted into `excused`.
+/// What `caps` declares missing.
+fn missing(caps: &CapabilityReport) -> Missing<'_> {
+    Missing {
+        features: &caps.features,
+        options: &caps.options,
+    }
+}
+
+/// `program` natively, skipping what `caps` declares missing.
+fn run_native(program: &Program, caps: &CapabilityReport) -> Outcomes {
+    let missing = missing(caps);
+    differential::run_skipping(program, |op| missing.skips(op))
+}
+
+/// The first undeclared difference between native outcomes (from
+/// [`run_native`]) and a guest's, if any; the declared ones (an
+/// operation skipped natively and refused by the guest, a read the
+/// guest's capabilities excuse) are counted into `excused`.
 fn first_disagreement(
     program: &Program,
     native: &[String],
@@ -124,6 +140,7 @@ fn first_disagreement(
     caps: &CapabilityReport,
     excused: &mut Vec<(String, usize)>,
 ) -> Option<usize> {
+    let missing = missing(caps);
     let len = program.ops.len();
     for (i, op) in program.ops.iter().enumerate() {
         let (Some(n), Some(t)) = (native.get(i), theirs.get(i)) else {
@@ -132,7 +149,11 @@ fn first_disagreement(
         if n == t {
             continue;
         }
-        match declared(op, t, &caps.features, &caps.options) {
+        let why = match differential::skipped_reason(n) {
+            Some(why) => differential::is_refusal(t).then(|| why.to_string()),
+            None => missing.excuses(op, t),
+        };
+        match why {
             Some(why) => match excused.iter_mut().find(|(w, _)| *w == why) {
                 Some((_, count)) => *count += 1,
                 None => excused.push((why, 1)),
@@ -148,8 +169,8 @@ fn disagrees(
     subject: &Subject<'_>,
     program: &Program,
 ) -> Result<Option<(usize, Outcomes, Outcomes)>, String> {
-    let native = differential::run(program);
     let (theirs, caps) = subject.run_program(program)?;
+    let native = run_native(program, &caps);
     let mut excused = Vec::new();
     Ok(
         first_disagreement(program, &native, &theirs, &caps, &mut excused)
@@ -157,36 +178,45 @@ fn disagrees(
     )
 }
 
+/// A program that disagrees, with the run that showed it.
+type Shown = (Program, (usize, Outcomes, Outcomes));
+
 /// The shortest program found, by removing runs of operations while it
 /// still disagrees (first everything after the difference, then halves,
-/// quarters, … down to single operations).
-fn shrink(subject: &Subject<'_>, program: Program, at: usize) -> Result<Program, String> {
-    let mut best = Program {
-        ops: program.ops.into_iter().take(at + 1).collect(),
+/// quarters, … down to single operations), with the run that last showed
+/// the disagreement.
+fn shrink(subject: &Subject<'_>, (program, shown): Shown) -> Result<Shown, String> {
+    let mut best = (program, shown);
+    let cut = Program {
+        ops: best.0.ops.iter().take(best.1 .0 + 1).copied().collect(),
     };
-    let mut chunk = best.ops.len().div_ceil(2);
-    while chunk >= 1 {
+    if let Some(seen) = disagrees(subject, &cut)? {
+        best = (cut, seen);
+    }
+    let mut chunk = best.0.ops.len().div_ceil(2);
+    loop {
         let mut start = 0;
         let mut removed_any = false;
-        while start < best.ops.len() {
-            let mut candidate = best.clone();
+        while start < best.0.ops.len() {
+            let mut candidate = best.0.clone();
             let end = (start + chunk).min(candidate.ops.len());
             candidate.ops.drain(start..end);
-            if !candidate.ops.is_empty() && disagrees(subject, &candidate)?.is_some() {
-                best = candidate;
-                removed_any = true;
-            } else {
-                start += chunk;
+            match (candidate.ops.is_empty(), disagrees(subject, &candidate)?) {
+                (false, Some(seen)) => {
+                    best = (candidate, seen);
+                    removed_any = true;
+                }
+                _ => start += chunk,
             }
         }
-        if chunk == 1 && !removed_any {
-            break;
-        }
-        if chunk > 1 {
+        if chunk == 1 {
+            if !removed_any {
+                return Ok(best);
+            }
+        } else {
             chunk = chunk.div_ceil(2).min(chunk - 1);
         }
     }
-    Ok(best)
 }
 
 /// One guest's results.
@@ -259,7 +289,7 @@ pub fn compare(subject: &Subject<'_>, settings: Settings) -> Result<Summary, Str
                 return Err(format!("the guest answered `{label}` for seed {seed}"));
             }
             let program = Program::generate(seed, settings.len);
-            let native = differential::run(&program);
+            let native = run_native(&program, &caps);
             summary.programs += 1;
             match first_disagreement(&program, &native, &theirs, &caps, &mut summary.excused) {
                 None => summary.agreed += 1,
@@ -270,11 +300,9 @@ pub fn compare(subject: &Subject<'_>, settings: Settings) -> Result<Summary, Str
                         native.get(at).cloned().unwrap_or_default(),
                         theirs.get(at).cloned().unwrap_or_default(),
                     )),
-                    Some((at, _, _)) if summary.disagreements.len() < settings.max_reported => {
+                    Some(seen) if summary.disagreements.len() < settings.max_reported => {
                         let original_len = program.ops.len();
-                        let program = shrink(subject, program, at)?;
-                        let (at, native, theirs) = disagrees(subject, &program)?
-                            .ok_or("a shrunk program stopped disagreeing")?;
+                        let (program, (at, native, theirs)) = shrink(subject, (program, seen))?;
                         summary.disagreements.push(Disagreement {
                             backend: caps.backend.clone(),
                             seed: Some(seed),
@@ -302,7 +330,7 @@ pub fn compare_program(
     program: &Program,
 ) -> Result<Option<Disagreement>, String> {
     let (theirs, caps) = subject.run_program(program)?;
-    let native = differential::run(program);
+    let native = run_native(program, &caps);
     let mut excused = Vec::new();
     Ok(
         first_disagreement(program, &native, &theirs, &caps, &mut excused).map(|at| Disagreement {
@@ -400,17 +428,6 @@ impl Disagreement {
 mod tests {
     use super::*;
 
-    fn caps(options: &[(&str, &str)]) -> CapabilityReport {
-        CapabilityReport {
-            backend: "wasi-p2".into(),
-            features: Vec::new(),
-            options: options
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        }
-    }
-
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
     }
@@ -419,30 +436,36 @@ mod tests {
     fn declared_differences_are_excused_and_counted_and_others_are_not() {
         let program = Program::parse("new 0 tcp4; set 0 no-delay on; bind 0 loopback-v4")
             .unwrap_or_else(|e| panic!("{e}"));
-        let native = strings(&["ok", "ok", "ok"]);
+        let caps = CapabilityReport {
+            backend: "wasi-p2".into(),
+            features: Vec::new(),
+            options: vec![("no-delay".into(), "unsupported".into())],
+        };
+        let native = run_native(&program, &caps);
+        assert_eq!(native.first().map(String::as_str), Some("ok"));
         let mut excused = Vec::new();
         let theirs = strings(&["ok", "option-not-supported", "ok"]);
-        let caps_without = caps(&[("no-delay", "unsupported")]);
         assert_eq!(
-            first_disagreement(&program, &native, &theirs, &caps_without, &mut excused),
+            first_disagreement(&program, &native, &theirs, &caps, &mut excused),
             None
         );
         assert_eq!(excused.len(), 1);
-        // The same answer from a backend that claims the option disagrees.
-        let caps_with = caps(&[("no-delay", "native")]);
+        // A backend that declares the option missing and sets it anyway
+        // disagrees.
+        let theirs = strings(&["ok", "ok", "ok"]);
         assert_eq!(
-            first_disagreement(&program, &native, &theirs, &caps_with, &mut excused),
+            first_disagreement(&program, &native, &theirs, &caps, &mut excused),
             Some(1)
         );
         // Any other difference disagrees, and so do missing outcomes.
-        let theirs = strings(&["ok", "ok", "address-in-use"]);
+        let theirs = strings(&["ok", "option-not-supported", "address-in-use"]);
         assert_eq!(
-            first_disagreement(&program, &native, &theirs, &caps_without, &mut excused),
+            first_disagreement(&program, &native, &theirs, &caps, &mut excused),
             Some(2)
         );
-        let theirs = strings(&["ok", "ok"]);
+        let theirs = strings(&["ok", "option-not-supported"]);
         assert_eq!(
-            first_disagreement(&program, &native, &theirs, &caps_without, &mut excused),
+            first_disagreement(&program, &native, &theirs, &caps, &mut excused),
             Some(2)
         );
     }

@@ -145,7 +145,9 @@ impl Socket {
             .map_err(error_from_wit)
     }
 
-    pub(crate) fn bind(&self, addr: &RawAddr) -> Result<()> {
+    /// `reuse_address` is the host's to apply: its own portable layer
+    /// binds with the same rule.
+    pub(crate) fn bind(&self, addr: &RawAddr, _reuse_address: bool) -> Result<()> {
         self.inner.bind(addr.as_wit()?).map_err(error_from_wit)
     }
 

@@ -178,28 +178,13 @@ impl Socket {
         protocol: Option<Protocol>,
         nonblocking: bool,
     ) -> Result<Socket> {
-        let socket = platform::socket(
+        platform::socket(
             domain_raw(domain),
             type_raw(ty),
             protocol_raw(protocol),
             nonblocking,
         )
-        .map(Socket::from_fd)?;
-        // A TCP bind is not affected by the TIME_WAIT of a recently closed
-        // connection on the same port, as wasi:sockets says (std and mio
-        // do the same): SO_REUSEADDR from the start. It reads back as on,
-        // the caller may turn it off before binding, and accepted sockets
-        // inherit it. A live listener on the port still makes a bind
-        // address-in-use.
-        if ty == Type::Stream && domain != Domain::Unix {
-            options::setsockopt(
-                socket.raw(),
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR,
-                1 as libc::c_int,
-            )?;
-        }
-        Ok(socket)
+        .map(Socket::from_fd)
     }
 
     pub(crate) fn pair(ty: Type, nonblocking: bool) -> Result<(Socket, Socket)> {
@@ -211,7 +196,18 @@ impl Socket {
         set_nonblocking(self.raw(), nonblocking)
     }
 
-    pub(crate) fn bind(&self, addr: &RawAddr) -> Result<()> {
+    /// bind(2); with `reuse_address`, SO_REUSEADDR first (a TCP bind is
+    /// not held up by TIME_WAIT; as with wasmtime's, a failure to set it
+    /// leaves the bind to answer).
+    pub(crate) fn bind(&self, addr: &RawAddr, reuse_address: bool) -> Result<()> {
+        if reuse_address {
+            let _ = options::setsockopt(
+                self.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                1 as libc::c_int,
+            );
+        }
         let (ptr, len) = addr.as_ptr();
         // SAFETY: ptr/len describe a live sockaddr of `len` bytes.
         match cvt_retry(|| unsafe { libc::bind(self.raw(), ptr, len) }) {
@@ -588,12 +584,6 @@ impl Socket {
             Shutdown::Write => libc::SHUT_WR,
             Shutdown::Both => libc::SHUT_RDWR,
         };
-        // Linux shuts a listener down (it stops accepting) and reports
-        // success; the WIT says a socket that is not connected is
-        // `not-connected`, as macOS and wasi:sockets answer.
-        if self.is_listening() {
-            return Err(Error::with_raw(ErrorCode::NotConnected, libc::ENOTCONN));
-        }
         // SAFETY: plain syscall on an owned descriptor.
         cvt_retry(|| unsafe { libc::shutdown(self.raw(), how) })
             .map(drop)

@@ -155,7 +155,9 @@ impl Socket {
         Ok(())
     }
 
-    pub(crate) fn bind(&self, addr: &RawAddr) -> Result<()> {
+    /// `reuse_address` is the host's to apply: wasi:sockets hosts set
+    /// SO_REUSEADDR on every TCP bind themselves.
+    pub(crate) fn bind(&self, addr: &RawAddr, _reuse_address: bool) -> Result<()> {
         match &self.kind {
             Kind::Tcp(t) => t.bind(addr),
             Kind::Udp(u) => u.bind(addr),

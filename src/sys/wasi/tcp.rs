@@ -14,6 +14,7 @@
 //! - a socket whose connect failed is closed for good: connecting it again
 //!   is `invalid-state` (POSIX allows another connect).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -69,6 +70,10 @@ pub(super) struct Tcp {
     family: IpAddressFamily,
     phase: Mutex<Phase>,
     early: Mutex<EarlyInput>,
+    /// The output stream reported its failure (a reset) once: wasmtime
+    /// repeats it on every later write, where a kernel, as natively, says
+    /// the connection is gone (`shutdown`).
+    write_failed: AtomicBool,
 }
 
 /// What a readiness check read from the input stream before `recv` asked.
@@ -113,6 +118,7 @@ impl Tcp {
             family,
             phase: Mutex::new(phase),
             early: Mutex::new(EarlyInput::default()),
+            write_failed: AtomicBool::new(false),
         }
     }
 
@@ -336,11 +342,11 @@ impl Tcp {
                         streams
                             .output
                             .write(&buf[..len])
-                            .map_err(|e| stream_error(e, ErrorCode::Shutdown))?;
+                            .map_err(|e| self.write_error(e))?;
                     }
                     return Ok(len);
                 }
-                Err(e) => return Err(stream_error(e, ErrorCode::Shutdown)),
+                Err(e) => return Err(self.write_error(e)),
             }
         }
     }
@@ -665,6 +671,21 @@ pub(super) fn check_recv_flags(flags: RecvFlags) -> Result<()> {
 /// this side shut down); a failed operation is a reset connection, since
 /// wasi:sockets 0.2 does not say more (its `network-error-code` is an
 /// unstable feature hosts need not provide).
+impl Tcp {
+    /// A write's error: the reset once, then `shutdown` (see
+    /// `write_failed`).
+    fn write_error(&self, e: StreamError) -> Error {
+        match e {
+            StreamError::LastOperationFailed(_)
+                if self.write_failed.swap(true, Ordering::Relaxed) =>
+            {
+                Error::new(ErrorCode::Shutdown)
+            }
+            e => stream_error(e, ErrorCode::Shutdown),
+        }
+    }
+}
+
 fn stream_error(e: StreamError, closed: ErrorCode) -> Error {
     match e {
         StreamError::Closed => Error::new(closed),

@@ -446,12 +446,10 @@ impl Udp {
     }
 
     /// shutdown(2): wasi:sockets has no shutdown for UDP.
+    /// No UDP shutdown on wasi:sockets, nor in the contract (the portable
+    /// layer answers first).
     pub(super) fn shutdown(&self) -> Result<()> {
-        Err(Error::new(if self.state().peer.is_some() {
-            ErrorCode::Unsupported
-        } else {
-            ErrorCode::NotConnected
-        }))
+        Err(Error::new(ErrorCode::OperationNotSupported))
     }
 
     /// getsockname(2). A connected socket bound to the unspecified

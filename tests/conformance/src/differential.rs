@@ -34,7 +34,7 @@
     clippy::panic
 )]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -580,6 +580,8 @@ struct InFlight {
     connections: HashMap<String, usize>,
     /// Datagrams not yet received, by receiver address: their senders.
     datagrams: HashMap<String, VecDeque<String>>,
+    /// Clients whose connection a listener accepted, by local address.
+    accepted: HashSet<String>,
 }
 
 /// Runs programs on the current backend.
@@ -602,12 +604,27 @@ impl Default for Runner {
 
 /// Runs `program` on the current backend: one outcome per operation.
 pub fn run(program: &Program) -> Outcomes {
+    run_skipping(program, |_| None)
+}
+
+/// Runs `program`, skipping the operations `skip` gives a reason for (as
+/// [`Missing::skips`] does for another backend's capabilities): their
+/// outcome is `skipped: REASON`.
+pub fn run_skipping(program: &Program, skip: impl Fn(&Op) -> Option<String>) -> Outcomes {
     let mut runner = Runner::new();
     program
         .ops
         .iter()
         .enumerate()
-        .map(|(i, op)| runner.step(i, op))
+        .map(|(i, op)| {
+            // Only an operation that would reach a socket is skipped.
+            let reaches =
+                !matches!(op, Op::New(..) | Op::Close(_)) && runner.slot(op.slot()).is_some();
+            match skip(op).filter(|_| reaches) {
+                Some(reason) => skipped(&reason),
+                None => runner.step(i, op),
+            }
+        })
         .collect()
 }
 
@@ -807,6 +824,19 @@ impl Runner {
         if let Some(key) = stream_key(&slot.remote, &slot.local) {
             self.flight.ended.insert(key, true);
         }
+        if let (true, Some(listener)) = (slot.listening, &slot.local) {
+            // Connections still in its queue are reset.
+            for client in self.slots.iter().flatten() {
+                let (Some(local), Some(remote)) = (&client.local, &client.remote) else {
+                    continue;
+                };
+                if remote == listener && !self.flight.accepted.contains(&local.to_string()) {
+                    self.flight
+                        .ended
+                        .insert((local.to_string(), remote.to_string()), true);
+                }
+            }
+        }
         true
     }
 
@@ -883,7 +913,8 @@ impl Runner {
             let _ = sock.wait(Interest::READABLE, Some(ARRIVAL));
         }
         match sock.try_accept() {
-            Ok(Some((socket, _peer))) => {
+            Ok(Some((socket, peer))) => {
+                self.flight.accepted.insert(peer.to_string());
                 if let Some(k) = &key {
                     if let Some(n) = self.flight.connections.get_mut(k) {
                         *n = n.saturating_sub(1);
@@ -1122,47 +1153,93 @@ fn show_option(value: &SocketOption) -> String {
     }
 }
 
-/// Why two outcomes of one operation may differ: the other backend's
-/// capabilities declare the feature the operation needs unavailable, and
-/// it answered so (`unsupported`, `option-not-supported`; for `ipv6-only`
-/// without dual-stack, also reading `true`). None for a difference
-/// nothing declares.
-pub fn declared(
-    op: &Op,
-    theirs: &str,
-    capabilities: &[(String, String)],
-    options: &[(String, String)],
-) -> Option<String> {
-    let unsupported = theirs == ErrorCode::Unsupported.wit_name()
-        || theirs == ErrorCode::OptionNotSupported.wit_name();
-    let support_of = |table: &[(String, String)], name: &str| {
+/// What a backend's capabilities say it lacks, by WIT name: its
+/// features (`peek`, `dual-stack`, …) and its options, as the guest suite
+/// reports them (`CapabilityReport`).
+#[derive(Clone, Copy, Debug)]
+pub struct Missing<'a> {
+    /// Each feature and its support (`native`, `emulated`,
+    /// `unsupported`).
+    pub features: &'a [(String, String)],
+    /// Each option and its support.
+    pub options: &'a [(String, String)],
+}
+
+impl Missing<'_> {
+    fn lacks(table: &[(String, String)], name: &str) -> bool {
         table
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| s.clone())
-    };
-    let dual_stack_missing =
-        support_of(capabilities, "dual-stack").as_deref() == Some("unsupported");
-    if let Op::Set(_, Opt::Ipv6Only, _) | Op::Get(_, Opt::Ipv6Only) = op {
-        // Without dual-stack IPv6 sockets are IPv6-only: the option reads
-        // true and cannot be turned off.
-        if dual_stack_missing && (unsupported || theirs == "ok Ipv6Only(true)") {
-            return Some("capabilities: dual-stack unsupported (ipv6-only is always on)".into());
+            .any(|(n, support)| n == name && support == "unsupported")
+    }
+
+    /// Why `op` cannot do on that backend what it does here, if it changes
+    /// what follows: a peek (it can consume a pending error), a set of an
+    /// option the backend lacks, turning `ipv6-only` off without
+    /// dual-stack. A runner comparing with that backend skips such an
+    /// operation natively, so that both go on from the same state, and
+    /// expects the backend to refuse it.
+    pub fn skips(&self, op: &Op) -> Option<String> {
+        match *op {
+            Op::Peek(..) if Missing::lacks(self.features, "peek") => {
+                Some("capabilities: peek unsupported".into())
+            }
+            Op::Set(_, Opt::Ipv6Only, false) if Missing::lacks(self.features, "dual-stack") => {
+                Some(DUAL_STACK.into())
+            }
+            Op::Set(_, opt, _) if Missing::lacks(self.options, opt.name().wit_name()) => {
+                Some(option_missing(opt))
+            }
+            _ => None,
         }
     }
-    if !unsupported {
-        return None;
-    }
-    match op {
-        Op::Set(_, opt, _) | Op::Get(_, opt) => {
-            let name = opt.name().wit_name();
-            (support_of(options, name).as_deref() == Some("unsupported"))
-                .then(|| format!("capabilities: option {name} unsupported"))
+
+    /// Why `theirs` may differ from the native outcome of `op`, which
+    /// changes nothing: a read of an option the backend lacks (a
+    /// refusal), or of `ipv6-only` without dual-stack (always `true`).
+    pub fn excuses(&self, op: &Op, theirs: &str) -> Option<String> {
+        match *op {
+            Op::Get(_, Opt::Ipv6Only)
+                if Missing::lacks(self.features, "dual-stack") && theirs == "ok Ipv6Only(true)" =>
+            {
+                Some(DUAL_STACK.into())
+            }
+            Op::Get(_, opt)
+                if Missing::lacks(self.options, opt.name().wit_name()) && is_refusal(theirs) =>
+            {
+                Some(option_missing(opt))
+            }
+            _ => None,
         }
-        Op::Peek(..) => (support_of(capabilities, "peek").as_deref() == Some("unsupported"))
-            .then(|| "capabilities: peek unsupported".to_string()),
-        _ => None,
     }
+}
+
+const DUAL_STACK: &str = "capabilities: dual-stack unsupported (ipv6-only is always on)";
+
+fn option_missing(opt: Opt) -> String {
+    format!("capabilities: option {} unsupported", opt.name().wit_name())
+}
+
+/// The outcome of an operation a runner skipped, for `reason`.
+fn skipped(reason: &str) -> String {
+    format!("skipped: {reason}")
+}
+
+/// Whether an outcome is an error: what a backend must answer to an
+/// operation it declares it cannot do (whichever check comes first:
+/// `unsupported`, or a state error the contract checks before it). A
+/// backend that declares a feature missing and then does it disagrees: a
+/// feature faked, or a capability table that is wrong.
+pub fn is_refusal(outcome: &str) -> bool {
+    !(outcome.starts_with("ok")
+        || outcome == "none"
+        || outcome == "end-of-stream"
+        || outcome == "no-socket"
+        || outcome == "no-target")
+}
+
+/// The reason a native outcome was skipped ([`run_skipping`]), if it was.
+pub fn skipped_reason(outcome: &str) -> Option<&str> {
+    outcome.strip_prefix("skipped: ")
 }
 
 #[cfg(test)]
@@ -1244,12 +1321,44 @@ mod tests {
     }
 
     #[test]
-    fn only_declared_unsupported_answers_are_excused() {
+    fn only_what_capabilities_declare_missing_is_skipped_or_excused() {
         let options = vec![("no-delay".to_string(), "unsupported".to_string())];
-        let op = Op::Set(0, Opt::NoDelay, true);
-        assert!(declared(&op, "option-not-supported", &[], &options).is_some());
-        assert!(declared(&op, "invalid-argument", &[], &options).is_none());
-        let op = Op::Set(0, Opt::KeepAlive, true);
-        assert!(declared(&op, "option-not-supported", &[], &options).is_none());
+        let features = vec![
+            ("peek".to_string(), "native".to_string()),
+            ("dual-stack".to_string(), "unsupported".to_string()),
+        ];
+        let missing = Missing {
+            features: &features,
+            options: &options,
+        };
+        assert!(missing.skips(&Op::Set(0, Opt::NoDelay, true)).is_some());
+        assert!(missing.skips(&Op::Set(0, Opt::Ipv6Only, false)).is_some());
+        assert!(missing.skips(&Op::Set(0, Opt::Ipv6Only, true)).is_none());
+        assert!(missing.skips(&Op::Set(0, Opt::KeepAlive, true)).is_none());
+        assert!(missing.skips(&Op::Peek(0, 4)).is_none());
+        assert!(missing.skips(&Op::Get(0, Opt::NoDelay)).is_none());
+        let program = Program::parse("new 0 tcp4; set 0 no-delay on; get 0 no-delay")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let out = run_skipping(&program, |op| missing.skips(op));
+        assert_eq!(out.first().map(String::as_str), Some("ok"));
+        assert!(
+            out.get(1).and_then(|o| skipped_reason(o)).is_some(),
+            "{out:?}"
+        );
+        // Skipped natively, so the read sees the default.
+        assert_eq!(out.get(2).map(String::as_str), Some("ok NoDelay(false)"));
+        // Reads of what is missing are excused only as refusals (or, for
+        // ipv6-only, as always on).
+        let get = Op::Get(0, Opt::NoDelay);
+        assert!(missing.excuses(&get, "option-not-supported").is_some());
+        assert!(missing.excuses(&get, "ok NoDelay(false)").is_none());
+        assert!(missing
+            .excuses(&Op::Get(0, Opt::KeepAlive), "option-not-supported")
+            .is_none());
+        let v6only = Op::Get(0, Opt::Ipv6Only);
+        assert!(missing.excuses(&v6only, "ok Ipv6Only(true)").is_some());
+        assert!(missing.excuses(&v6only, "ok Ipv6Only(false)").is_none());
+        assert!(is_refusal("option-not-supported") && is_refusal("invalid-state"));
+        assert!(!is_refusal("ok") && !is_refusal("ok 3") && !is_refusal("end-of-stream"));
     }
 }

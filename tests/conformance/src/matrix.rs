@@ -764,13 +764,11 @@ fn tcp(cell: &Cell) -> Vec<Seen> {
             })
         }
         Call::ReceiveBatch => one(err(E::OperationNotSupported)),
-        Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth => {
-            one(if connected(state) && state != PeerReset {
-                Done
-            } else {
-                err(E::NotConnected)
-            })
-        }
+        Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth => one(if connected(state) {
+            Done
+        } else {
+            err(E::NotConnected)
+        }),
         Call::LocalAddress => one(match state {
             Fresh | ConnectFailed => err(E::InvalidState),
             _ => Done,
@@ -816,11 +814,9 @@ fn udp(cell: &Cell) -> Vec<Seen> {
             one(err(E::WouldBlock))
         }
         Call::ReceiveBatch => one(err(E::WouldBlock)),
-        Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth => one(if connected {
-            Done
-        } else {
-            err(E::NotConnected)
-        }),
+        Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth => {
+            one(err(E::OperationNotSupported))
+        }
         Call::LocalAddress => one(if state == Fresh {
             err(E::InvalidState)
         } else {
@@ -992,11 +988,6 @@ fn state_limit(cell: &Cell, backend: Backend) -> Option<&'static str> {
         // answered before any flag is looked at.
         (_, State::ShutRead | State::ShutBoth | State::ConnectFailed, Call::Peek) => None,
         (_, _, Call::Peek) => Some("wasi:sockets has no MSG_PEEK"),
-        (
-            Proto::Udp,
-            State::UdpConnected | State::UdpReconnected,
-            Call::ShutdownRead | Call::ShutdownWrite | Call::ShutdownBoth,
-        ) => Some("wasi:sockets cannot shut a UDP socket down"),
         _ => None,
     }
 }

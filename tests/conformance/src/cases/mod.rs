@@ -111,7 +111,7 @@ pub static CASES: &[Case] = &[
         option(OptionName::ReuseAddress)
     ),
     case!(
-        options::option_reuse_address_is_on_for_tcp,
+        options::option_reuse_address_follows_tcp_binds,
         option(OptionName::ReuseAddress)
     ),
     case!(

@@ -198,29 +198,36 @@ round_trips! {
     option_multicast_loop_v6_round_trip => MulticastLoopV6,
 }
 
-/// A TCP socket starts with reuse-address on, so that binding a port in
-/// TIME_WAIT works as on wasi:sockets; accepted and connected sockets
-/// have it too, and it can be turned off (before a bind). Other sockets
-/// start with it off.
-pub(crate) fn option_reuse_address_is_on_for_tcp() -> CaseResult {
+/// A TCP bind turns `reuse-address` on unless the caller set it (as
+/// wasi:sockets hosts do on every TCP bind): it reads false before the
+/// bind, true after, and stays as the caller set it; sockets that never
+/// bind (clients) keep the kernel's default, accepted ones inherit the
+/// listener's.
+pub(crate) fn option_reuse_address_follows_tcp_binds() -> CaseResult {
     let on = SocketOption::ReuseAddress(true);
     let off = SocketOption::ReuseAddress(false);
     for domain in [Domain::Ipv4, Domain::Ipv6] {
         let socket = tcp_socket(domain)?;
-        expect_value(&socket, on, &format!("a fresh {domain:?} TCP socket"))?;
-        socket.set_option(off)?;
-        expect_value(
-            &socket,
-            off,
-            &format!("a {domain:?} TCP socket, turned off"),
-        )?;
+        expect_value(&socket, off, &format!("a fresh {domain:?} TCP socket"))?;
         socket.bind(&loopback(domain))?;
-        expect_value(&socket, off, &format!("a {domain:?} TCP socket, bound"))?;
+        expect_value(&socket, on, &format!("a bound {domain:?} TCP socket"))?;
+        let chosen = tcp_socket(domain)?;
+        chosen.set_option(off)?;
+        chosen.bind(&loopback(domain))?;
+        expect_value(
+            &chosen,
+            off,
+            &format!("a {domain:?} TCP socket turned off, then bound"),
+        )?;
         let (client, server) = tcp_pair(domain)?;
-        expect_value(&client, on, &format!("a connected {domain:?} client"))?;
+        expect_value(
+            &client,
+            off,
+            &format!("a connected {domain:?} client that never bound"),
+        )?;
         expect_value(&server, on, &format!("an accepted {domain:?} socket"))?;
-        let udp = Socket::new_nonblocking(domain, Type::Datagram, None)?;
-        expect_value(&udp, off, &format!("a fresh {domain:?} UDP socket"))?;
+        let (udp, _) = crate::support::udp_socket(domain)?;
+        expect_value(&udp, off, &format!("a bound {domain:?} UDP socket"))?;
     }
     if capabilities().unix_sockets != Support::Unsupported {
         let unix = Socket::new_nonblocking(Domain::Unix, Type::Stream, None)?;
