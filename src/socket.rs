@@ -167,15 +167,7 @@ impl Socket {
                 false => Ok(()),
             })
             .and_then(|()| state::check_local(addr, self.kind(), |name| self.option_on(name)))
-            .and_then(|()| {
-                // TCP binds are not held up by TIME_WAIT (wasi:sockets):
-                // SO_REUSEADDR unless the caller chose.
-                let reuse = matches!(
-                    self.kind(),
-                    Some((Domain::Ipv4 | Domain::Ipv6, Type::Stream))
-                ) && !self.state.reuse_address_set();
-                self.inner.bind(&addr.raw, reuse)
-            })
+            .and_then(|()| self.inner.bind(&addr.raw, self.implicit_reuse_address()))
             .inspect(|()| self.state.note_address())
             .map_err(|e| e.during(Operation::Bind).at(addr))
     }
@@ -197,8 +189,11 @@ impl Socket {
         }
         self.unless_connect_failed(ErrorCode::InvalidState)
             .map_err(|e| e.during(Operation::Listen))?;
+        // A listen on an unbound socket binds it: as for `bind`,
+        // SO_REUSEADDR first unless the caller chose.
+        let reuse = !self.state.had_address() && self.implicit_reuse_address();
         self.inner
-            .listen(backlog as i32)
+            .listen(backlog as i32, reuse)
             .inspect(|()| self.state.note_address())
             .map_err(|e| e.during(Operation::Listen))
     }
@@ -316,6 +311,16 @@ impl Socket {
         } else {
             Ok(())
         }
+    }
+
+    /// Whether a bind turns SO_REUSEADDR on first: on TCP sockets, unless
+    /// the caller set it (TCP binds are not held up by TIME_WAIT, as on
+    /// wasi:sockets).
+    fn implicit_reuse_address(&self) -> bool {
+        matches!(
+            self.kind(),
+            Some((Domain::Ipv4 | Domain::Ipv6, Type::Stream))
+        ) && !self.state.reuse_address_set()
     }
 
     /// A stream socket that has (had) a connection: an empty send there
@@ -662,7 +667,9 @@ impl Socket {
                 OptionName::Ipv6Only if self.has_address() => {
                     Err(state::state_error(ErrorCode::InvalidState))
                 }
-                _ => Ok(()),
+                // A socket whose connect failed can only be closed
+                // (wasi:sockets hosts close it at once).
+                _ => self.unless_connect_failed(ErrorCode::InvalidState),
             })
             .and_then(|()| self.inner.set_option(&option))
             .inspect(|()| {
@@ -685,6 +692,11 @@ impl Socket {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::GetOption(name)));
         }
         self.option_exists(name)
+            .and_then(|()| match name {
+                // Answered from what witsock knows of the socket.
+                OptionName::Error | OptionName::SocketType | OptionName::Ipv6Only => Ok(()),
+                _ => self.unless_connect_failed(ErrorCode::InvalidState),
+            })
             .and_then(|()| self.inner.option(name))
             .map_err(|e| e.during(Operation::GetOption(name)))
     }

@@ -62,6 +62,11 @@
 //!   `datagram_connected` the receives drop it, until one finds the queue
 //!   empty; wasi-p2 keeps the peer itself; with `imports` the host's
 //!   witsock does it.
+//! - `bind(addr, reuse_address)` and `listen(backlog, reuse_address)`:
+//!   with `reuse_address` (a TCP socket whose caller did not set the
+//!   option) turns SO_REUSEADDR on before binding, where the backend
+//!   binds (natively); wasi:sockets hosts and the witsock host do it
+//!   themselves.
 //! - retries EINTR (or its equivalent) itself.
 //! - creates sockets close-on-exec and never lets a send raise SIGPIPE
 //!   (natively; wasi:sockets has neither exec nor signals).

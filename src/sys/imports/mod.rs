@@ -151,7 +151,8 @@ impl Socket {
         self.inner.bind(addr.as_wit()?).map_err(error_from_wit)
     }
 
-    pub(crate) fn listen(&self, backlog: i32) -> Result<()> {
+    /// `reuse_address`: as for `bind`, the host's.
+    pub(crate) fn listen(&self, backlog: i32, _reuse_address: bool) -> Result<()> {
         // The portable layer passes 1..=i32::MAX.
         let backlog = u32::try_from(backlog).map_err(|_| Error::new(ErrorCode::InvalidArgument))?;
         self.inner.listen(backlog).map_err(error_from_wit)

@@ -197,16 +197,10 @@ impl Socket {
     }
 
     /// bind(2); with `reuse_address`, SO_REUSEADDR first (a TCP bind is
-    /// not held up by TIME_WAIT; as with wasmtime's, a failure to set it
-    /// leaves the bind to answer).
+    /// not held up by TIME_WAIT).
     pub(crate) fn bind(&self, addr: &RawAddr, reuse_address: bool) -> Result<()> {
         if reuse_address {
-            let _ = options::setsockopt(
-                self.raw(),
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR,
-                1 as libc::c_int,
-            );
+            self.reuse_address();
         }
         let (ptr, len) = addr.as_ptr();
         // SAFETY: ptr/len describe a live sockaddr of `len` bytes.
@@ -238,7 +232,12 @@ impl Socket {
         Error::with_raw(code, libc::EINVAL)
     }
 
-    pub(crate) fn listen(&self, backlog: i32) -> Result<()> {
+    /// listen(2); with `reuse_address` (an unbound TCP socket, which the
+    /// listen binds), SO_REUSEADDR first, as `bind` does.
+    pub(crate) fn listen(&self, backlog: i32, reuse_address: bool) -> Result<()> {
+        if reuse_address {
+            self.reuse_address();
+        }
         // SAFETY: plain syscall on an owned descriptor.
         match cvt_retry(|| unsafe { libc::listen(self.raw(), backlog) }) {
             Ok(_) => Ok(()),
@@ -361,6 +360,17 @@ impl Socket {
 
     /// Whether the socket listens (SO_ACCEPTCONN); false when that cannot
     /// be read.
+    /// SO_REUSEADDR on, before a bind; as with wasmtime's, a failure
+    /// leaves the bind to answer.
+    fn reuse_address(&self) {
+        let _ = options::setsockopt(
+            self.raw(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            1 as libc::c_int,
+        );
+    }
+
     fn is_listening(&self) -> bool {
         options::getsockopt::<libc::c_int>(self.raw(), libc::SOL_SOCKET, libc::SO_ACCEPTCONN)
             .is_ok_and(|on| on != 0)

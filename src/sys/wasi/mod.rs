@@ -164,7 +164,8 @@ impl Socket {
         }
     }
 
-    pub(crate) fn listen(&self, backlog: i32) -> Result<()> {
+    /// `reuse_address`: as for `bind`, the host's.
+    pub(crate) fn listen(&self, backlog: i32, _reuse_address: bool) -> Result<()> {
         match &self.kind {
             Kind::Tcp(t) => t.listen(backlog),
             Kind::Udp(_) => Err(Error::new(ErrorCode::OperationNotSupported)),

@@ -269,6 +269,20 @@ impl Tcp {
         }
     }
 
+    /// Takes a reset the connection has and has not reported yet, as
+    /// SO_ERROR does: one a read-ahead saw, or one the input stream shows
+    /// now (reading ahead to see it).
+    fn take_reset(&self) -> Option<Error> {
+        let _ = self.input_readiness();
+        let mut early = self.early.lock().unwrap_or_else(PoisonError::into_inner);
+        if early.failed && early.taken == early.data.len() {
+            early.failed = false;
+            Some(Error::new(ErrorCode::ConnectionReset))
+        } else {
+            None
+        }
+    }
+
     /// Takes the error of a failed connect if it was not reported yet.
     fn take_pending_error(&self) -> Option<Error> {
         let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
@@ -326,6 +340,15 @@ impl Tcp {
     pub(super) fn send(&self, buf: &[u8], flags: SendFlags, nonblocking: bool) -> Result<usize> {
         check_send_flags(flags)?;
         let streams = self.connected(nonblocking)?;
+        // A reset a read-ahead saw is the connection's pending error: the
+        // next send or receive reports it, once, as a kernel does.
+        {
+            let mut early = self.early.lock().unwrap_or_else(PoisonError::into_inner);
+            if early.failed && early.taken == early.data.len() {
+                early.failed = false;
+                return Err(Error::new(ErrorCode::ConnectionReset));
+            }
+        }
         loop {
             match streams.output.check_write() {
                 Ok(0) if !buf.is_empty() => {
@@ -450,11 +473,8 @@ impl Tcp {
     }
 
     pub(super) fn set_option(&self, option: &SocketOption) -> Result<()> {
-        // wasmtime closes the socket of a failed connect: nothing can be
-        // set on it any more (natively options still work).
-        if matches!(self.phase(), Phase::Failed { .. }) {
-            return Err(Error::new(ErrorCode::Unsupported));
-        }
+        // After a failed connect (wasmtime closes the socket) the portable
+        // layer answers `invalid-state` before asking.
         let s = &self.socket;
         match *option {
             SocketOption::KeepAlive(on) => s.set_keep_alive_enabled(on),
@@ -471,13 +491,6 @@ impl Tcp {
 
     pub(super) fn option(&self, name: OptionName) -> Result<SocketOption> {
         let s = &self.socket;
-        // wasmtime closes the socket of a failed connect and answers its
-        // options with the connect's error: they cannot be read any more
-        // (natively they can). Those this backend answers itself (`error`,
-        // `socket-type`, `ipv6-only`) still work.
-        if matches!(self.phase(), Phase::Failed { .. }) && host_option(name) {
-            return Err(Error::new(ErrorCode::Unsupported));
-        }
         Ok(match name {
             OptionName::KeepAlive => {
                 SocketOption::KeepAlive(s.keep_alive_enabled().map_err(wasi_error)?)
@@ -504,7 +517,7 @@ impl Tcp {
                     // error is pending as SO_ERROR would have it.
                     let _ = self.poll_connect(false);
                 }
-                SocketOption::Error(self.take_pending_error())
+                SocketOption::Error(self.take_pending_error().or_else(|| self.take_reset()))
             }
             OptionName::SocketType => SocketOption::SocketType(Type::Stream),
             _ => return super::common_option(name, self.family),
@@ -695,21 +708,6 @@ fn stream_error(e: StreamError, closed: ErrorCode) -> Error {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// The options wasi:sockets keeps on the host's socket (the rest this
-/// backend answers, or lacks).
-const fn host_option(name: OptionName) -> bool {
-    matches!(
-        name,
-        OptionName::KeepAlive
-            | OptionName::KeepAliveIdle
-            | OptionName::KeepAliveInterval
-            | OptionName::KeepAliveCount
-            | OptionName::HopLimit
-            | OptionName::ReceiveBufferSize
-            | OptionName::SendBufferSize
-    )
 }
 
 pub(super) fn buffer_size(n: u64) -> usize {

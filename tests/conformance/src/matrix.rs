@@ -898,6 +898,15 @@ pub fn portable_outcome(cell: &Cell) -> Option<Seen> {
     if set && name == OptionName::Ipv6Only && cell.state != State::Fresh {
         return Some(err(E::InvalidState));
     }
+    // After a failed connect a socket can only be closed; what witsock
+    // knows of it itself can still be read.
+    let known = matches!(
+        name,
+        OptionName::Error | OptionName::SocketType | OptionName::Ipv6Only
+    );
+    if cell.state == State::ConnectFailed && (set || !known) {
+        return Some(err(E::InvalidState));
+    }
     None
 }
 
@@ -918,35 +927,19 @@ pub fn limit(cell: &Cell, backend: Backend) -> Option<&'static str> {
     if backend != Backend::current() {
         return None;
     }
-    option_limit(cell, backend, |name| witsock::capabilities().option(name))
+    option_limit(cell, |name| witsock::capabilities().option(name))
 }
 
 /// Where an option cell is unsupported on `backend`, whose options have
 /// the support `support` gives.
-fn option_limit(
-    cell: &Cell,
-    backend: Backend,
-    support: impl Fn(OptionName) -> Support,
-) -> Option<&'static str> {
+fn option_limit(cell: &Cell, support: impl Fn(OptionName) -> Support) -> Option<&'static str> {
     let name = cell.call.option()?;
     if portable_outcome(cell).is_some() {
         return None;
     }
-    let support = support(name);
-    if support == Support::Unsupported {
-        return unsupported_option(name);
-    }
-    match (backend, cell.proto, cell.state, cell.call) {
-        (Backend::WasiP2, Proto::Tcp, State::ConnectFailed, Call::Set(_)) => {
-            Some("wasi:sockets closes a socket whose connect failed: its options cannot be set")
-        }
-        // What the backend answers itself (`emulated`) it still answers.
-        (Backend::WasiP2, Proto::Tcp, State::ConnectFailed, Call::Get(_))
-            if support == Support::Native =>
-        {
-            Some("wasi:sockets closes a socket whose connect failed: its options cannot be read")
-        }
-        _ => None,
+    match support(name) {
+        Support::Unsupported => unsupported_option(name),
+        Support::Native | Support::Emulated => None,
     }
 }
 
@@ -1052,7 +1045,7 @@ mod tests {
 
     #[test]
     fn option_limits_come_from_the_capabilities() {
-        let limited = |cell: &Cell| option_limit(cell, Backend::WasiP2, wasi_support);
+        let limited = |cell: &Cell| option_limit(cell, wasi_support);
         let cells = cells();
         let options: Vec<&Cell> = cells.iter().filter(|c| c.call.option().is_some()).collect();
         for cell in &options {
@@ -1067,24 +1060,24 @@ mod tests {
                     "{}: {why:?}",
                     cell.name()
                 );
-            } else if cell.state != State::ConnectFailed {
+            } else {
                 assert_eq!(why, None, "{}", cell.name());
             }
         }
         // Every option is available natively on Linux: nothing limited.
         assert!(options
             .iter()
-            .all(|c| option_limit(c, Backend::NativeLinux, |_| Support::Native).is_none()));
+            .all(|c| option_limit(c, |_| Support::Native).is_none()));
         let count = |f: &dyn Fn(&Cell) -> bool| options.iter().filter(|c| f(c)).count();
         // 16 options lacking. On a TCP socket 7 of them exist: 14 cells a
-        // state. On a UDP socket 9: 7 got and set, the 2 memberships of
-        // its family only set (getting them is `invalid-argument`
-        // everywhere), 16 cells. After a failed TCP connect, the 7 options
-        // wasi:sockets keeps on the host as well.
-        assert_eq!(count(&|c| limited(c).is_some()), 22 * 14 + 8 * 16 + 2 * 14);
+        // state, but after a failed connect, where every backend answers
+        // `invalid-state` first. On a UDP socket 9: 7 got and set, the 2
+        // memberships of its family only set (getting them is
+        // `invalid-argument` everywhere), 16 cells.
+        assert_eq!(count(&|c| limited(c).is_some()), 20 * 14 + 8 * 16);
         assert_eq!(
             count(&|c| limited(c).is_some() && c.state == State::ConnectFailed),
-            2 * (14 + 14)
+            0
         );
     }
 
