@@ -334,10 +334,22 @@ impl Socket {
     /// which the kernel does not report there (recvmsg(2) leaves the name
     /// empty on TCP).
     fn sender_or_peer(&self, sender: SockAddr) -> SockAddr {
-        if matches!(self.kind(), Some((_, Type::Stream))) {
-            self.peer_addr().unwrap_or(sender)
-        } else {
-            sender
+        match self.kind() {
+            Some((domain, Type::Stream)) => match self.inner.peer_addr() {
+                Ok(raw) => SockAddr { raw },
+                // The kernel forgot the peer (a reset): the unspecified
+                // address of the family says so, on every backend.
+                Err(_) => match domain {
+                    Domain::Ipv6 => {
+                        std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)).into()
+                    }
+                    Domain::Ipv4 => {
+                        std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)).into()
+                    }
+                    _ => sender,
+                },
+            },
+            _ => sender,
         }
     }
 
@@ -495,6 +507,16 @@ impl Socket {
         let kind = self.kind();
         if matches!(kind, Some((_, Type::Stream))) {
             return Err(self.stream_send_to_error().at(addr));
+        }
+        // A connected datagram socket sends only to its peer (Linux would
+        // send anywhere, macOS nowhere; wasi:sockets sends to the peer).
+        if self.state.was_connected() {
+            return match self.inner.peer_addr() {
+                Ok(peer) if SockAddr { raw: peer } == *addr => self.send(buf, flags),
+                _ => Err(state::state_error(ErrorCode::AlreadyConnected)
+                    .during(Operation::Send)
+                    .at(addr)),
+            };
         }
         state::check_remote(addr, kind, |name| self.option_on(name))
             .map_err(|e| e.during(Operation::Send).at(addr))?;

@@ -151,7 +151,9 @@ fn first_disagreement(
         }
         let why = match differential::skipped_reason(n) {
             Some(why) => differential::is_refusal(t).then(|| why.to_string()),
-            None => missing.excuses(op, t),
+            None => missing
+                .excuses(op, t)
+                .or_else(|| differential::documented(&caps.backend, op, n, t).map(str::to_string)),
         };
         match why {
             Some(why) => match excused.iter_mut().find(|(w, _)| *w == why) {

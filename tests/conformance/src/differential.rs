@@ -1219,6 +1219,25 @@ fn option_missing(opt: Opt) -> String {
     format!("capabilities: option {} unsupported", opt.name().wit_name())
 }
 
+/// A difference between backends that the WIT documents (not a missing
+/// feature that capabilities could declare): the reason, when `theirs`
+/// on `backend` differs from the native `native` in that documented way.
+/// - wasi-p2: a connected UDP socket never reports ICMP errors
+///   (`connection-refused`), as `wit/sockets.wit` says under "States".
+pub fn documented(backend: &str, op: &Op, native: &str, theirs: &str) -> Option<&'static str> {
+    let datagram_io = matches!(
+        op,
+        Op::Send(..)
+            | Op::SendTo(..)
+            | Op::Receive(..)
+            | Op::ReceiveFrom(..)
+            | Op::Get(_, Opt::Error)
+    );
+    let refused = native == "connection-refused" || native == "ok connection-refused";
+    (backend == "wasi-p2" && datagram_io && refused && !theirs.contains("connection-refused"))
+        .then_some("documented: wasi-p2 never reports ICMP errors on a connected UDP socket")
+}
+
 /// The outcome of an operation a runner skipped, for `reason`.
 fn skipped(reason: &str) -> String {
     format!("skipped: {reason}")
