@@ -130,9 +130,12 @@ fn run_native(program: &Program, caps: &CapabilityReport) -> Outcomes {
 }
 
 /// The first undeclared difference between native outcomes (from
-/// [`run_native`]) and a guest's, if any; the declared ones (an
-/// operation skipped natively and refused by the guest, a read the
-/// guest's capabilities excuse) are counted into `excused`.
+/// [`run_native`]) and a guest's, if any. The declared ones are counted
+/// into `excused`: an operation skipped natively and refused by the
+/// guest, a read the guest's capabilities excuse (neither changes what
+/// follows), and a difference the WIT documents
+/// ([`differential::documented`]), after which the two runs may go on
+/// from different states, so the rest of the program is not compared.
 fn first_disagreement(
     program: &Program,
     native: &[String],
@@ -142,6 +145,10 @@ fn first_disagreement(
 ) -> Option<usize> {
     let missing = missing(caps);
     let len = program.ops.len();
+    let mut count = |why: String| match excused.iter_mut().find(|(w, _)| *w == why) {
+        Some((_, n)) => *n += 1,
+        None => excused.push((why, 1)),
+    };
     for (i, op) in program.ops.iter().enumerate() {
         let (Some(n), Some(t)) = (native.get(i), theirs.get(i)) else {
             return Some(i);
@@ -151,17 +158,19 @@ fn first_disagreement(
         }
         let why = match differential::skipped_reason(n) {
             Some(why) => differential::is_refusal(t).then(|| why.to_string()),
-            None => missing
-                .excuses(op, t)
-                .or_else(|| differential::documented(&caps.backend, op, n, t).map(str::to_string)),
+            None => missing.excuses(op, t),
         };
-        match why {
-            Some(why) => match excused.iter_mut().find(|(w, _)| *w == why) {
-                Some((_, count)) => *count += 1,
-                None => excused.push((why, 1)),
-            },
-            None => return Some(i),
+        if let Some(why) = why {
+            count(why);
+            continue;
         }
+        return match differential::documented(&caps.backend, op, n, t) {
+            Some(why) => {
+                count(why.to_string());
+                None
+            }
+            None => Some(i),
+        };
     }
     (native.len() != len || theirs.len() != len).then_some(len.min(native.len()).min(theirs.len()))
 }

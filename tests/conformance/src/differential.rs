@@ -566,6 +566,9 @@ struct Slot {
     remote: Option<SockAddr>,
     /// A `listen` on it succeeded.
     listening: bool,
+    /// A `shutdown` of its read half succeeded: receives are answered
+    /// before their flags are looked at.
+    read_shut: bool,
 }
 
 /// The runner's model of what is on its way, keyed by addresses as text.
@@ -617,9 +620,13 @@ pub fn run_skipping(program: &Program, skip: impl Fn(&Op) -> Option<String>) -> 
         .iter()
         .enumerate()
         .map(|(i, op)| {
-            // Only an operation that would reach a socket is skipped.
-            let reaches =
-                !matches!(op, Op::New(..) | Op::Close(_)) && runner.slot(op.slot()).is_some();
+            // Only an operation that would reach a socket's backend is
+            // skipped: not one on no socket, nor a receive after
+            // shutdown(read), answered before its flags are looked at.
+            let reaches = !matches!(op, Op::New(..) | Op::Close(_))
+                && runner
+                    .slot(op.slot())
+                    .is_some_and(|slot| !(slot.read_shut && matches!(op, Op::Peek(..))));
             match skip(op).filter(|_| reaches) {
                 Some(reason) => skipped(&reason),
                 None => runner.step(i, op),
@@ -725,6 +732,7 @@ impl Runner {
                             local: None,
                             remote: None,
                             listening: false,
+                            read_shut: false,
                         });
                     }
                     "ok".into()
@@ -934,6 +942,7 @@ impl Runner {
                         local: None,
                         remote: None,
                         listening: false,
+                        read_shut: false,
                     });
                 }
                 self.refresh(into);
@@ -1004,6 +1013,11 @@ impl Runner {
         if result.is_ok() && how != Shutdown::Read {
             if let Some(key) = stream_key(&slot.remote, &slot.local) {
                 self.flight.ended.insert(key, true);
+            }
+        }
+        if result.is_ok() && how != Shutdown::Write {
+            if let Some(Some(slot)) = self.slots.get_mut(usize::from(s)) {
+                slot.read_shut = true;
             }
         }
         self.unit(Some(result))
@@ -1222,20 +1236,47 @@ fn option_missing(opt: Opt) -> String {
 /// A difference between backends that the WIT documents (not a missing
 /// feature that capabilities could declare): the reason, when `theirs`
 /// on `backend` differs from the native `native` in that documented way.
+/// Each is in `wit/sockets.wit` under "States":
 /// - wasi-p2: a connected UDP socket never reports ICMP errors
-///   (`connection-refused`), as `wit/sockets.wit` says under "States".
+///   (`connection-refused`);
+/// - wasi-p2: a socket closed with unread data shuts its write half first
+///   (the host does, as the guest drops its output stream), so the peer
+///   reads end-of-stream where natively it reads the reset;
+/// - wasi-p2: `error` is emulated and knows no error the kernel keeps
+///   pending;
+/// - wasi-p2: a closed socket's port can stay held for a moment, so a
+///   bind to it may be `address-in-use`.
 pub fn documented(backend: &str, op: &Op, native: &str, theirs: &str) -> Option<&'static str> {
-    let datagram_io = matches!(
+    if backend != "wasi-p2" {
+        return None;
+    }
+    let io = matches!(
         op,
-        Op::Send(..)
-            | Op::SendTo(..)
-            | Op::Receive(..)
-            | Op::ReceiveFrom(..)
-            | Op::Get(_, Opt::Error)
+        Op::Send(..) | Op::SendTo(..) | Op::Receive(..) | Op::ReceiveFrom(..)
     );
-    let refused = native == "connection-refused" || native == "ok connection-refused";
-    (backend == "wasi-p2" && datagram_io && refused && !theirs.contains("connection-refused"))
-        .then_some("documented: wasi-p2 never reports ICMP errors on a connected UDP socket")
+    if (io || matches!(op, Op::Get(_, Opt::Error)))
+        && (native == "connection-refused" || native == "ok connection-refused")
+        && !theirs.contains("connection-refused")
+    {
+        return Some("documented: wasi-p2 never reports ICMP errors on a connected UDP socket");
+    }
+    let reset_seen_as_close = match op {
+        Op::Receive(..) | Op::ReceiveFrom(..) => theirs == "end-of-stream",
+        Op::Send(..) => theirs == "shutdown",
+        _ => false,
+    };
+    if native == "connection-reset" && reset_seen_as_close {
+        return Some(
+            "documented: on wasi-p2 a peer closing with unread data shuts its write half first",
+        );
+    }
+    if matches!(op, Op::Bind(_, Target::Of(_))) && native == "ok" && theirs == "address-in-use" {
+        return Some("documented: on wasi-p2 a closed socket's port can stay held for a moment");
+    }
+    if matches!(op, Op::Get(_, Opt::Error)) && native.starts_with("ok ") && theirs == "ok none" {
+        return Some("documented: wasi-p2 emulates error and knows no pending kernel error");
+    }
+    None
 }
 
 /// The outcome of an operation a runner skipped, for `reason`.
