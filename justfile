@@ -6,6 +6,10 @@
 conformance:
     cargo xtask conformance
 
+# The differential tester at length: `just soak 100000 1`.
+soak *ARGS:
+    cargo xtask soak {{ARGS}}
+
 # Format check, clippy -D warnings, the macOS check, every test, and the
 # conformance matrix.
 test:

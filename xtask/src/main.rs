@@ -2,7 +2,10 @@
 //! rustup: each task installs the rustup targets it needs itself.
 //!
 //! ```text
-//! cargo xtask conformance   the conformance matrix (native, wasi-p2, witsock-imports) and the capabilities
+//! cargo xtask conformance   the conformance matrix (native, wasi-p2, witsock-imports), the capabilities,
+//!                           and 2000 differential programs on each guest
+//! cargo xtask soak [N] [SEED]
+//!                           N differential programs (default 100000) from SEED (default 1)
 //! cargo xtask test          format, lint, macOS check, every test, and the conformance matrix
 //! cargo xtask build         the library, the host (release) and both guest suite components
 //! cargo xtask lint          cargo fmt --check and clippy -D warnings (native, wasm32-wasip2, the probe guest)
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     let task = args.first().map(String::as_str).unwrap_or("help");
     let result = match task {
         "conformance" => conformance(),
+        "soak" => soak(&args[1..]),
         "test" => test(),
         "build" => build(),
         "lint" => lint(),
@@ -84,7 +88,11 @@ fn main() -> ExitCode {
 }
 
 const HELP: &str =
-    "usage: cargo xtask <conformance|test|build|lint|macos-check|bench|bench-ab|syscalls>";
+    "usage: cargo xtask <conformance|test|build|lint|macos-check|bench|bench-ab|syscalls|soak [N] [SEED]>";
+
+/// Differential programs `cargo xtask conformance` (and so CI) runs on
+/// each guest: a few seconds to a minute; `soak` runs as many as asked.
+const CI_PROGRAMS: u64 = 2000;
 
 /// Runs a command, failing with its description if it fails.
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
@@ -337,15 +345,59 @@ fn conformance() -> Result<(), String> {
     let imports_guest = build_imports_guest()?;
     let host = build_host()?;
     run_command(
-        Command::new(host)
+        Command::new(&host)
             .arg("conformance")
+            .arg("--guest")
+            .arg(&guest)
+            .arg("--imports-guest")
+            .arg(&imports_guest)
+            .arg("--matrix-file")
+            .arg(workspace().join(MATRIX_FILE)),
+    )?;
+    differential(&host, &guest, &imports_guest, CI_PROGRAMS, 1)
+}
+
+/// Runs `programs` differential programs from `seed` on both guests.
+fn differential(
+    host: &Path,
+    guest: &Path,
+    imports_guest: &Path,
+    programs: u64,
+    seed: u64,
+) -> Result<(), String> {
+    run_command(
+        Command::new(host)
+            .arg("differential")
             .arg("--guest")
             .arg(guest)
             .arg("--imports-guest")
             .arg(imports_guest)
-            .arg("--matrix-file")
-            .arg(workspace().join(MATRIX_FILE)),
+            .arg("--programs")
+            .arg(programs.to_string())
+            .arg("--seed")
+            .arg(seed.to_string()),
     )
+}
+
+/// `cargo xtask soak [N] [SEED]`: the differential tester at length.
+fn soak(args: &[String]) -> Result<(), String> {
+    let number = |i: usize, default: u64| -> Result<u64, String> {
+        args.get(i).map_or(Ok(default), |a| {
+            a.parse()
+                .map_err(|_| format!("soak takes numbers: N and SEED, not `{a}`"))
+        })
+    };
+    let (programs, seed) = (number(0, 100_000)?, number(1, 1)?);
+    let guest = build_guest()?;
+    let imports_guest = build_imports_guest()?;
+    let host = build_host()?;
+    let started = std::time::Instant::now();
+    differential(&host, &guest, &imports_guest, programs, seed)?;
+    eprintln!(
+        "soak: {programs} programs from seed {seed} in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Every criterion benchmark, then the ratio table (`benches/run.sh`);
