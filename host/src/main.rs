@@ -442,14 +442,25 @@ fn parse_differential(args: &[OsString]) -> Result<DifferentialArgs, Failure> {
     })
 }
 
-fn differential(args: DifferentialArgs) -> Result<ExitCode, Failure> {
-    let guest = Guest::load(&args.guest).map_err(Failure::error)?;
-    let imports_guest = WitsockGuest::load(&args.imports_guest).map_err(Failure::error)?;
+/// Both guest suites, loaded before anything runs so that a missing or
+/// broken one stops the command at once, and a directory for the imports
+/// guest's Unix sockets.
+fn load_guests(
+    guest: &Path,
+    imports_guest: &Path,
+) -> Result<(Guest, WitsockGuest, ScratchDir), Failure> {
+    let guest = Guest::load(guest).map_err(Failure::error)?;
+    let imports_guest = WitsockGuest::load(imports_guest).map_err(Failure::error)?;
     let unix_dir = ScratchDir::new().map_err(|e| {
         Failure::error(format!(
             "cannot create a directory for the guest's Unix sockets: {e}"
         ))
     })?;
+    Ok((guest, imports_guest, unix_dir))
+}
+
+fn differential(args: DifferentialArgs) -> Result<ExitCode, Failure> {
+    let (guest, imports_guest, unix_dir) = load_guests(&args.guest, &args.imports_guest)?;
     let subjects = [
         differential::Subject::Wasi(&guest),
         differential::Subject::Imports(&imports_guest, unix_dir.path()),
@@ -511,15 +522,7 @@ fn host_target_dir(flag: &str) -> Result<PathBuf, Failure> {
 
 fn conformance(args: ConformanceArgs) -> Result<ExitCode, Failure> {
     let filter = args.filter.as_deref();
-    // Both guests load before anything runs, so that a missing or broken
-    // one stops the command at once.
-    let guest = Guest::load(&args.guest).map_err(Failure::error)?;
-    let imports_guest = WitsockGuest::load(&args.imports_guest).map_err(Failure::error)?;
-    let unix_dir = ScratchDir::new().map_err(|e| {
-        Failure::error(format!(
-            "cannot create a directory for the guest's Unix sockets: {e}"
-        ))
-    })?;
+    let (guest, imports_guest, unix_dir) = load_guests(&args.guest, &args.imports_guest)?;
 
     let native = Column::native(filter);
     let wasi = Column::guest(&guest, filter).map_err(Failure::error)?;

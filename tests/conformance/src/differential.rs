@@ -652,6 +652,20 @@ impl Runner {
         }
     }
 
+    /// Puts a new socket into slot `s` (whose old one is closed already).
+    fn put(&mut self, s: u8, socket: Socket, kind: Kind) {
+        if let Some(place) = self.slots.get_mut(usize::from(s)) {
+            *place = Some(Slot {
+                socket,
+                kind,
+                local: None,
+                remote: None,
+                listening: false,
+                read_shut: false,
+            });
+        }
+    }
+
     fn slot(&self, s: u8) -> Option<&Slot> {
         self.slots.get(usize::from(s))?.as_ref()
     }
@@ -725,16 +739,7 @@ impl Runner {
             self.close(s);
             return match Socket::new_nonblocking(kind.domain(), kind.ty(), None) {
                 Ok(socket) => {
-                    if let Some(place) = self.slots.get_mut(usize::from(s)) {
-                        *place = Some(Slot {
-                            socket,
-                            kind,
-                            local: None,
-                            remote: None,
-                            listening: false,
-                            read_shut: false,
-                        });
-                    }
+                    self.put(s, socket, kind);
                     "ok".into()
                 }
                 Err(e) => Runner::err(&e),
@@ -935,16 +940,7 @@ impl Runner {
                     // Accepting into the listener's own slot replaces it.
                     self.close(s);
                 }
-                if let Some(place) = self.slots.get_mut(usize::from(into)) {
-                    *place = Some(Slot {
-                        socket,
-                        kind,
-                        local: None,
-                        remote: None,
-                        listening: false,
-                        read_shut: false,
-                    });
-                }
+                self.put(into, socket, kind);
                 self.refresh(into);
                 let remote = self.slot(into).and_then(|slot| slot.remote.clone());
                 match remote {

@@ -127,6 +127,13 @@ pub fn connect(socket: &Socket, addr: &SockAddr) -> CaseResult {
 /// A connected TCP pair over loopback: (client, server side), both
 /// non-blocking.
 pub fn tcp_pair(domain: Domain) -> Result<(Socket, Socket), CaseError> {
+    let (_listener, client, server) = tcp_pair_and_listener(domain)?;
+    Ok((client, server))
+}
+
+/// [`tcp_pair`], and the listener that accepted the server side, still
+/// listening: (listener, client, server).
+pub fn tcp_pair_and_listener(domain: Domain) -> Result<(Socket, Socket, Socket), CaseError> {
     let (listener, addr) = tcp_listener(domain)?;
     let client = tcp_socket(domain)?;
     let connected = client.start_connect(&addr)?;
@@ -134,7 +141,7 @@ pub fn tcp_pair(domain: Domain) -> Result<(Socket, Socket), CaseError> {
     if !connected {
         finish_connect(&client)?;
     }
-    Ok((client, server))
+    Ok((listener, client, server))
 }
 
 /// Sends all of `data` on a non-blocking socket, waiting for room.

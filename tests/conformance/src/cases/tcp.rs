@@ -205,18 +205,13 @@ pub(crate) fn bind_port_in_use_is_address_in_use() -> CaseResult {
 /// A server that closes its side of a connection first leaves that side
 /// in TIME_WAIT on the listener's port. Binding the port again right away
 /// works all the same (wasi:sockets says a bind is not affected by
-/// TIME_WAIT; natively witsock sets SO_REUSEADDR on TCP sockets), unless
+/// TIME_WAIT; a TCP bind turns SO_REUSEADDR on first), unless
 /// reuse-address was turned off where it can be; a second bind while the
 /// new listener lives is `address-in-use`.
 pub(crate) fn bind_port_in_time_wait_after_server_close_is_ok() -> CaseResult {
     for domain in [Domain::Ipv4, Domain::Ipv6] {
-        let (listener, addr) = tcp_listener(domain)?;
-        let client = tcp_socket(domain)?;
-        let connected = client.start_connect(&addr)?;
-        let (server, _) = accept(&listener)?;
-        if !connected {
-            finish_connect(&client)?;
-        }
+        let (listener, client, server) = crate::support::tcp_pair_and_listener(domain)?;
+        let addr = listener.local_addr()?;
         // The server closes first; the client reads end-of-stream and
         // closes too, which puts the server's side in TIME_WAIT.
         drop(server);
