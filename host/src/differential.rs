@@ -330,7 +330,9 @@ pub fn compare(subject: &Subject<'_>, settings: Settings) -> Result<Summary, Str
         }
         first += count;
     }
-    summary.excused.sort_by(|a, b| b.1.cmp(&a.1));
+    summary
+        .excused
+        .sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     summary.time = started.elapsed();
     Ok(summary)
 }

@@ -701,10 +701,10 @@ impl Runner {
         };
         slot.local = slot.socket.local_addr().ok();
         slot.remote = slot.socket.peer_addr().ok();
-        let (local, remote) = (slot.local.clone(), slot.remote.clone());
+        let (local, remote) = (slot.local, slot.remote);
         if let Some(local) = &local {
             if let Some(last) = self.last_local.get_mut(usize::from(s)) {
-                *last = Some(local.clone());
+                *last = Some(*local);
             }
             // Name ports as soon as they exist, so names follow the
             // program, not which outcome happened to show them first.
@@ -724,7 +724,7 @@ impl Runner {
             Target::Unspecified(_) => {
                 Some(std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)).into())
             }
-            Target::Of(s) => self.last_local.get(usize::from(s))?.clone(),
+            Target::Of(s) => *self.last_local.get(usize::from(s))?,
         }
     }
 
@@ -771,7 +771,7 @@ impl Runner {
             Op::Accept(_, into) => self.accept(s, into),
             Op::Send(_, len) => self.send(index, s, None, len),
             Op::SendTo(_, t, len) => self.with_target(t, |r, addr| {
-                let addr = addr.clone();
+                let addr = *addr;
                 r.send(index, s, Some(&addr), len)
             }),
             Op::Receive(_, len) => self.receive(s, len, false, false),
@@ -868,7 +868,7 @@ impl Runner {
         self.refresh(s);
         match outcome {
             Ok(()) => {
-                let remote = self.slot(s).and_then(|slot| slot.remote.clone());
+                let remote = self.slot(s).and_then(|slot| slot.remote);
                 if let Some(remote) = remote {
                     if stream {
                         *self
@@ -876,7 +876,7 @@ impl Runner {
                             .connections
                             .entry(remote.to_string())
                             .or_default() += 1;
-                    } else if let Some(local) = self.slot(s).and_then(|slot| slot.local.clone()) {
+                    } else if let Some(local) = self.slot(s).and_then(|slot| slot.local) {
                         // A connected datagram socket receives only from its
                         // peer, including what was queued before.
                         let peer = remote.to_string();
@@ -912,7 +912,7 @@ impl Runner {
         let local = self
             .slot(s)
             .filter(|slot| slot.listening)
-            .and_then(|slot| slot.local.clone());
+            .and_then(|slot| slot.local);
         let key = local.map(|a| a.to_string());
         let expected = key
             .as_ref()
@@ -942,7 +942,7 @@ impl Runner {
                 }
                 self.put(into, socket, kind);
                 self.refresh(into);
-                let remote = self.slot(into).and_then(|slot| slot.remote.clone());
+                let remote = self.slot(into).and_then(|slot| slot.remote);
                 match remote {
                     Some(remote) => format!("ok {}", self.show_addr(&remote)),
                     None => "ok no-remote".into(),
@@ -974,10 +974,7 @@ impl Runner {
                     if let Some(key) = stream_key(&slot.remote, &slot.local) {
                         *self.flight.bytes.entry(key).or_default() += n;
                     }
-                } else if let (Some(dest), Some(from)) = (
-                    to.cloned().or_else(|| slot.remote.clone()),
-                    slot.local.clone(),
-                ) {
+                } else if let (Some(dest), Some(from)) = (to.cloned().or(slot.remote), slot.local) {
                     let dest = dest.to_string();
                     let from = from.to_string();
                     // The receiver, if it is connected elsewhere, never sees it.
