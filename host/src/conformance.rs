@@ -37,7 +37,7 @@ pub struct Column {
 /// few addresses off loopback the address matrix binds, so that the
 /// kernel answers those binds (a bind sends nothing); room for the burst
 /// case's thousand connections (two sockets each).
-pub(crate) fn conformance_policy() -> Policy {
+pub fn conformance_policy() -> Policy {
     let mut policy = Policy::loopback().with_max_sockets(8192);
     for rule in ["0.0.0.0:*", "[::]:*"] {
         if let Ok(rule) = rule.parse() {

@@ -164,7 +164,7 @@ fn first_disagreement(
             count(why);
             continue;
         }
-        return match differential::documented(&caps.backend, op, n, t) {
+        return match differential::documented(&caps.backend, program, i, n, t) {
             Some(why) => {
                 count(why.to_string());
                 None

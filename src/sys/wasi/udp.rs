@@ -10,8 +10,12 @@
 //! - the streams are always unconnected and are never replaced: a connect
 //!   is kept here. Sends go to the peer by address and datagrams from
 //!   anyone else are dropped as they are received. A connect to another
-//!   peer changes only that, any number of times, and drops what is
-//!   queued (it arrived while another peer was the only sender let in).
+//!   peer changes only that, any number of times. (The filter applies
+//!   when a datagram is received, as witsock's native one does to what
+//!   was queued before a connect; a kernel also drops, as they arrive,
+//!   datagrams from others than the peer of the moment, so after a
+//!   connect to another peer one that peer sent earlier is delivered here
+//!   and not natively: see "States" in `wit/sockets.wit`.)
 //! - sending to another address than the peer of a connected socket is
 //!   `already-connected` (EISCONN, as macOS says; Linux sends it).
 //!
@@ -195,20 +199,6 @@ impl Udp {
         let route = self.probe_connect(to)?;
         // connect(2) binds a socket that is not bound.
         self.ensure_bound(true)?;
-        if state.peer.is_some_and(|old| !same_endpoint(old, to)) {
-            // A connect to another peer: what is queued arrived while the
-            // old peer was the only sender let in (a kernel drops the
-            // others as they arrive), and the new filter drops the old
-            // peer's, so nothing queued is for the new connection.
-            state.early = None;
-            if let Some(streams) = state.streams.as_ref() {
-                while streams
-                    .incoming
-                    .receive(64)
-                    .is_ok_and(|batch| !batch.is_empty())
-                {}
-            }
-        }
         state.peer = Some(to);
         state.peer_route = route;
         if state

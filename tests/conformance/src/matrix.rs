@@ -974,6 +974,9 @@ fn state_limit(cell: &Cell, backend: Backend) -> Option<&'static str> {
         (Proto::Tcp, State::PeerReset, _) => {
             Some("wasi:sockets has no SO_LINGER, so a peer cannot reset the connection")
         }
+        // A send on an unconnected datagram socket is `not-connected`
+        // before any backend is asked.
+        (Proto::Udp, State::Fresh | State::Bound, Call::SendVectored) => None,
         (Proto::Udp, _, Call::SendVectored | Call::ReceiveVectored) => {
             Some("vectored I/O is emulated on wasi:sockets and would split a datagram")
         }
