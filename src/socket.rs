@@ -296,20 +296,17 @@ impl Socket {
         }
     }
 
-    /// `not-connected` for a datagram socket with no peer, before the
-    /// kernel: Linux binds an unbound one to an ephemeral port even as it
-    /// refuses the send, wasi:sockets does not; `shutdown` once this end
-    /// shut its write half.
+    /// `not-connected` after a failed connect and for a datagram socket
+    /// with no peer, before the kernel (Linux binds an unbound one to an
+    /// ephemeral port even as it refuses the send, wasi:sockets does not);
+    /// `shutdown` once this end shut its write half. One load.
     #[inline]
     fn unless_cannot_send(&self) -> Result<()> {
-        if !self.state.was_connected() && matches!(self.kind(), Some((_, Type::Datagram))) {
-            Err(state::state_error(ErrorCode::NotConnected))
-        } else if self.state.write_shut() {
-            // Shut by this end: `shutdown`, whatever else the connection
-            // went through since (a kernel reports a reset first).
-            Err(state::state_error(ErrorCode::Shutdown))
-        } else {
-            Ok(())
+        // Shut by this end: `shutdown`, whatever else the connection went
+        // through since (a kernel reports a reset first).
+        match self.state.send_refusal() {
+            Some(code) => Err(state::state_error(code)),
+            None => Ok(()),
         }
     }
 
@@ -456,8 +453,7 @@ impl Socket {
     /// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
     #[inline]
     pub fn send(&self, buf: &[u8], flags: SendFlags) -> Result<usize> {
-        self.unless_connect_failed(ErrorCode::NotConnected)
-            .and_then(|()| self.unless_cannot_send())
+        self.unless_cannot_send()
             .map_err(|e| e.during(Operation::Send))?;
         if buf.is_empty() && self.is_connected_stream() {
             return Ok(0);
@@ -571,8 +567,7 @@ impl Socket {
         if bufs.len() > IOV_MAX {
             return Err(Error::new(ErrorCode::InvalidArgument).during(Operation::Send));
         }
-        self.unless_connect_failed(ErrorCode::NotConnected)
-            .and_then(|()| self.unless_cannot_send())
+        self.unless_cannot_send()
             .map_err(|e| e.during(Operation::Send))?;
         if bufs.iter().all(|b| b.is_empty()) && self.is_connected_stream() {
             return Ok(0);

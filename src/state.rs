@@ -98,10 +98,21 @@ impl SocketState {
         self.0.fetch_or(WRITE_SHUT, Ordering::Relaxed);
     }
 
-    /// Whether this end shut its write half down.
+    /// What stops a send before the kernel, from one load: a failed
+    /// connect or a datagram socket with no peer (`not-connected`), this
+    /// end's shutdown(write) (`shutdown`).
     #[inline]
-    pub(crate) fn write_shut(&self) -> bool {
-        self.0.load(Ordering::Relaxed) & WRITE_SHUT != 0
+    pub(crate) fn send_refusal(&self) -> Option<ErrorCode> {
+        let bits = self.0.load(Ordering::Relaxed);
+        if bits & CONNECT_FAILED != 0 {
+            Some(ErrorCode::NotConnected)
+        } else if bits & WRITE_SHUT != 0 {
+            Some(ErrorCode::Shutdown)
+        } else if bits & WAS_CONNECTED == 0 && bits & TYPE_MASK == type_bits(Type::Datagram) {
+            Some(ErrorCode::NotConnected)
+        } else {
+            None
+        }
     }
 
     /// Records that the caller set `reuse-address` itself: a TCP bind
