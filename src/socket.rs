@@ -363,7 +363,9 @@ impl Socket {
     /// connected stream with `send`, and a stream needs a connection.
     #[cold]
     fn stream_send_to_error(&self) -> Error {
-        let code = if self.state.connect_failed() || self.inner.peer_addr().is_err() {
+        // By what the socket went through, not by whether the kernel still
+        // knows the peer (it forgets it at a reset; wasi:sockets does not).
+        let code = if self.state.connect_failed() || !self.state.was_connected() {
             ErrorCode::NotConnected
         } else {
             ErrorCode::AlreadyConnected

@@ -164,7 +164,7 @@ fn first_disagreement(
             count(why);
             continue;
         }
-        return match differential::documented(&caps.backend, program, i, n, t) {
+        return match differential::documented(&caps.backend, program, i, native, t) {
             Some(why) => {
                 count(why.to_string());
                 None
@@ -243,6 +243,9 @@ pub struct Summary {
     pub excused: Vec<(String, usize)>,
     /// Undeclared differences, each shrunk.
     pub disagreements: Vec<Disagreement>,
+    /// Seeds of disagreeing programs past the first `max_reported`, which
+    /// are shrunk and shown.
+    pub more_disagreeing: Vec<u64>,
     /// Outcomes that reproduced as agreement when their program ran
     /// again: differences in timing the model did not wait for.
     pub unreproduced: Vec<(u64, usize, String, String)>,
@@ -259,7 +262,8 @@ pub struct Settings {
     pub programs: u64,
     /// Operations per program.
     pub len: usize,
-    /// Undeclared disagreements to shrink and report before stopping.
+    /// Undeclared disagreements to shrink and show; the seeds of the rest
+    /// are listed.
     pub max_reported: usize,
 }
 
@@ -272,12 +276,13 @@ pub fn compare(subject: &Subject<'_>, settings: Settings) -> Result<Summary, Str
         agreed: 0,
         excused: Vec::new(),
         disagreements: Vec::new(),
+        more_disagreeing: Vec::new(),
         unreproduced: Vec::new(),
         time: Duration::ZERO,
     };
     let end = settings.first_seed.saturating_add(settings.programs);
     let mut first = settings.first_seed;
-    while first < end && summary.disagreements.len() < settings.max_reported {
+    while first < end {
         let count = BATCH.min(end - first);
         let lines = subject.run(vec![
             "--differential".into(),
@@ -324,7 +329,7 @@ pub fn compare(subject: &Subject<'_>, settings: Settings) -> Result<Summary, Str
                             original_len,
                         });
                     }
-                    Some(_) => {}
+                    Some(_) => summary.more_disagreeing.push(seed),
                 },
             }
         }
@@ -384,6 +389,25 @@ impl Summary {
         }
         for d in &self.disagreements {
             out.push_str(&d.render());
+        }
+        if !self.more_disagreeing.is_empty() {
+            let shown: Vec<String> = self
+                .more_disagreeing
+                .iter()
+                .take(20)
+                .map(u64::to_string)
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} more disagreeing programs, seeds {}{}",
+                self.more_disagreeing.len(),
+                shown.join(", "),
+                if self.more_disagreeing.len() > 20 {
+                    ", …"
+                } else {
+                    ""
+                }
+            );
         }
         out
     }

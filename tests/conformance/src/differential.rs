@@ -1248,10 +1248,11 @@ pub fn documented(
     backend: &str,
     program: &Program,
     index: usize,
-    native: &str,
+    natives: &[String],
     theirs: &str,
 ) -> Option<&'static str> {
     let op = program.ops.get(index)?;
+    let native = natives.get(index)?.as_str();
     let port_race = (native == "ok" && theirs == "address-in-use")
         || (native == "address-in-use" && theirs == "ok");
     if matches!(op, Op::Bind(_, Target::Of(_))) && port_race {
@@ -1286,22 +1287,24 @@ pub fn documented(
     let received = matches!(op, Op::Receive(..) | Op::ReceiveFrom(..) | Op::Peek(..))
         && native == "would-block"
         && theirs.starts_with("ok");
-    if received && reconnected(program, index) {
+    if received && reconnected(program, natives, index) {
         return Some("documented: wasi-p2 filters a reconnected UDP socket's queue as it receives");
     }
     None
 }
 
 /// Whether the socket operation `index` acts on connected, since it was
-/// created, to two different targets.
-fn reconnected(program: &Program, index: usize) -> bool {
+/// created, to two different targets (by the native outcomes, which say
+/// what was created).
+fn reconnected(program: &Program, natives: &[String], index: usize) -> bool {
     let Some(slot) = program.ops.get(index).map(Op::slot) else {
         return false;
     };
     let mut targets = Vec::new();
-    for op in program.ops.iter().take(index) {
+    for (op, outcome) in program.ops.iter().zip(natives).take(index) {
+        let made = outcome.starts_with("ok");
         match *op {
-            Op::New(s, _) | Op::Accept(_, s) if s == slot => targets.clear(),
+            Op::New(s, _) | Op::Accept(_, s) if s == slot && made => targets.clear(),
             Op::Connect(s, target) if s == slot && !targets.contains(&target) => {
                 targets.push(target)
             }
@@ -1363,21 +1366,39 @@ mod tests {
     #[test]
     fn documented_differences_apply_only_where_documented() {
         let program = Program::parse(
-            "new 0 udp4; bind 0 @1; connect 0 @1; connect 0 @2; receive 0 9; new 0 udp4; receive 0 9",
+            "new 0 udp4; bind 0 @1; connect 0 @1; connect 0 @2; accept 0 0; receive 0 9; \
+             new 0 udp4; receive 0 9",
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
+        let natives = |at: usize, outcome: &str| -> Vec<String> {
+            let mut all = vec!["ok".to_string(); 8];
+            if let Some(slot) = all.get_mut(4) {
+                *slot = "operation-not-supported".into();
+            }
+            if let Some(slot) = all.get_mut(at) {
+                *slot = outcome.into();
+            }
+            all
+        };
         // A bind racing a port's release, on any backend, either way.
-        assert!(documented("witsock-imports", &program, 1, "ok", "address-in-use").is_some());
-        assert!(documented("wasi-p2", &program, 1, "address-in-use", "ok").is_some());
-        assert!(documented("wasi-p2", &program, 1, "ok", "invalid-argument").is_none());
-        // A receive after connecting to a second peer, on wasi-p2 only.
-        assert!(documented("wasi-p2", &program, 4, "would-block", "ok 3 00000000").is_some());
-        assert!(documented("witsock-imports", &program, 4, "would-block", "ok 3 0").is_none());
+        let ok = natives(1, "ok");
+        let in_use = natives(1, "address-in-use");
+        assert!(documented("witsock-imports", &program, 1, &ok, "address-in-use").is_some());
+        assert!(documented("wasi-p2", &program, 1, &in_use, "ok").is_some());
+        assert!(documented("wasi-p2", &program, 1, &ok, "invalid-argument").is_none());
+        // A receive after connecting to a second peer, on wasi-p2 only; a
+        // refused accept replaces nothing.
+        let blocked = natives(5, "would-block");
+        assert!(documented("wasi-p2", &program, 5, &blocked, "ok 3 00000000").is_some());
+        assert!(documented("witsock-imports", &program, 5, &blocked, "ok 3 0").is_none());
         // Not once the slot holds a new socket.
-        assert!(documented("wasi-p2", &program, 6, "would-block", "ok 3 0").is_none());
+        let blocked = natives(7, "would-block");
+        assert!(documented("wasi-p2", &program, 7, &blocked, "ok 3 0").is_none());
         // ICMP errors only as a refusal natively.
-        assert!(documented("wasi-p2", &program, 4, "connection-refused", "would-block").is_some());
-        assert!(documented("wasi-p2", &program, 4, "connection-reset", "would-block").is_none());
+        let refused = natives(5, "connection-refused");
+        let reset = natives(5, "connection-reset");
+        assert!(documented("wasi-p2", &program, 5, &refused, "would-block").is_some());
+        assert!(documented("wasi-p2", &program, 5, &reset, "would-block").is_none());
     }
 
     #[test]

@@ -748,7 +748,7 @@ fn tcp(cell: &Cell) -> Vec<Seen> {
         }),
         // A stream sends with `send`: `send-to` is `already-connected`
         // on a connection and `not-connected` without one.
-        Call::SendTo => one(if connected(state) && state != PeerReset {
+        Call::SendTo => one(if connected(state) {
             err(E::AlreadyConnected)
         } else {
             err(E::NotConnected)
