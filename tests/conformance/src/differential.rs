@@ -1241,6 +1241,9 @@ fn option_missing(opt: Opt) -> String {
 ///   sees the reset;
 /// - wasi-p2: `error` is emulated and knows no error the kernel keeps
 ///   pending;
+/// - wasi-p2: a closed socket is released late (wasmtime cancels what it
+///   was waiting for first), and with it what its close sends a peer (a
+///   reset, end-of-stream), which may come after the peer's receive;
 /// - wasi-p2: after a UDP socket connects to another peer, a datagram
 ///   that peer sent before is delivered (filtered as received, not as it
 ///   arrived).
@@ -1280,6 +1283,18 @@ pub fn documented(
         return Some(
             "documented: on wasi-p2 a peer closing with unread data shuts its write half first",
         );
+    }
+    let late_close = matches!(op, Op::Receive(..) | Op::ReceiveFrom(..))
+        && (native == "connection-reset" || native == "end-of-stream")
+        && theirs == "would-block";
+    if late_close
+        && program
+            .ops
+            .iter()
+            .take(index)
+            .any(|o| matches!(o, Op::Close(_) | Op::New(..)))
+    {
+        return Some("documented: wasi-p2 releases a closed socket late, and what its close sends");
     }
     if matches!(op, Op::Get(_, Opt::Error)) && native.starts_with("ok ") && theirs == "ok none" {
         return Some("documented: wasi-p2 emulates error and knows no pending kernel error");
