@@ -1287,13 +1287,7 @@ pub fn documented(
     let late_close = matches!(op, Op::Receive(..) | Op::ReceiveFrom(..))
         && (native == "connection-reset" || native == "end-of-stream")
         && theirs == "would-block";
-    if late_close
-        && program
-            .ops
-            .iter()
-            .take(index)
-            .any(|o| matches!(o, Op::Close(_) | Op::New(..)))
-    {
+    if late_close && closed_before(program, natives, index) {
         return Some("documented: wasi-p2 releases a closed socket late, and what its close sends");
     }
     if matches!(op, Op::Get(_, Opt::Error)) && native.starts_with("ok ") && theirs == "ok none" {
@@ -1306,6 +1300,27 @@ pub fn documented(
         return Some("documented: wasi-p2 filters a reconnected UDP socket's queue as it receives");
     }
     None
+}
+
+/// Whether a socket was closed before operation `index`: by `close`, or
+/// replaced by a `new` or an `accept` into its slot (by the native
+/// outcomes, which say what was created).
+fn closed_before(program: &Program, natives: &[String], index: usize) -> bool {
+    let mut occupied = [false; SLOTS as usize];
+    for (op, outcome) in program.ops.iter().zip(natives).take(index) {
+        let made = outcome.starts_with("ok");
+        let slot = match *op {
+            Op::Close(_) if made => return true,
+            Op::New(s, _) | Op::Accept(_, s) if made => s,
+            _ => continue,
+        };
+        match occupied.get_mut(usize::from(slot)) {
+            Some(true) => return true,
+            Some(place) => *place = true,
+            None => {}
+        }
+    }
+    false
 }
 
 /// Whether the socket operation `index` acts on connected, since it was
@@ -1414,6 +1429,15 @@ mod tests {
         let reset = natives(5, "connection-reset");
         assert!(documented("wasi-p2", &program, 5, &refused, "would-block").is_some());
         assert!(documented("wasi-p2", &program, 5, &reset, "would-block").is_none());
+        // A reset arriving late on wasi-p2, once a socket was closed.
+        let closing = Program::parse("new 0 tcp4; new 1 tcp4; close 0; receive 1 4")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let natives = ["ok", "ok", "ok", "connection-reset"].map(String::from);
+        assert!(documented("wasi-p2", &closing, 3, &natives, "would-block").is_some());
+        assert!(documented("witsock-imports", &closing, 3, &natives, "would-block").is_none());
+        let open = Program::parse("new 0 tcp4; new 1 tcp4; local 0; receive 1 4")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(documented("wasi-p2", &open, 3, &natives, "would-block").is_none());
     }
 
     #[test]
