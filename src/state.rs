@@ -167,8 +167,10 @@ impl SocketState {
     }
 
     /// Records the outcome of a connect on a stream socket: an error that
-    /// ends the attempt (the peer refused, reset, could not be reached, or
-    /// the time ran out) leaves the socket usable for nothing else.
+    /// ends the attempt (the peer refused, reset, could not be reached, the
+    /// time ran out, or the kernel had no address for it: wasi:sockets
+    /// hosts close the socket then) leaves the socket usable for nothing
+    /// else.
     pub(crate) fn note_connect_error(&self, e: &Error) {
         let ended = matches!(
             e.code(),
@@ -178,6 +180,8 @@ impl SocketState {
                 | ErrorCode::TimedOut
                 | ErrorCode::HostUnreachable
                 | ErrorCode::NetworkUnreachable
+                | ErrorCode::AddressNotAvailable
+                | ErrorCode::AddressInUse
         );
         if ended && self.0.load(Ordering::Relaxed) & TYPE_MASK == type_bits(Type::Stream) {
             self.0.fetch_or(CONNECT_FAILED, Ordering::Relaxed);
