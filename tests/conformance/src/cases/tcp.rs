@@ -246,10 +246,26 @@ pub(crate) fn bind_port_in_time_wait_after_server_close_is_ok() -> CaseResult {
             Err(e) => return Err(e.into()),
         }
 
+        // The closed sockets let go of the port a moment later (wasmtime
+        // releases them on another thread): a bind may wait that long.
         let again = tcp_socket(domain)?;
-        again.bind(&addr).map_err(|e| {
-            CaseError::Fail(format!("binding {addr} again after the server closed: {e}"))
-        })?;
+        let deadline = std::time::Instant::now() + crate::support::WAIT;
+        loop {
+            match again.bind(&addr) {
+                Ok(()) => break,
+                Err(e)
+                    if e.code() == ErrorCode::AddressInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(CaseError::Fail(format!(
+                        "binding {addr} again after the server closed: {e}"
+                    )))
+                }
+            }
+        }
         again.listen(128)?;
         let local = again.local_addr()?;
         ensure!(local == addr, "bound {addr}, the local address is {local}");
