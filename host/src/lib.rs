@@ -38,14 +38,18 @@ use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub mod conformance;
+pub mod denial;
 pub mod differential;
 pub mod imports;
 pub mod layout;
+pub mod p2;
 pub mod policy;
+pub mod sockets;
 mod wasi_quota;
 
 use wasi_quota::{QuotaView, SocketQuota};
 
+pub use denial::{Denial, DenialHook};
 pub use imports::{WitsockCtx, WitsockCtxView, WitsockGuest, WitsockPolicy};
 pub use policy::{AddressRule, Policy, RuleError};
 
@@ -83,6 +87,22 @@ pub struct RunOptions {
     pub stderr: Stdio,
     /// How much memory and time it may take.
     pub limits: GuestLimits,
+    /// Which implementation serves wasi:sockets.
+    pub wasi_sockets: WasiSockets,
+    /// Called with every refusal of the policy (witsock's implementation
+    /// only).
+    pub on_denial: Option<DenialHook>,
+}
+
+/// Which implementation serves a guest's wasi:sockets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WasiSockets {
+    /// witsock's socket layer ([`p2`]): the policy's full vocabulary,
+    /// denial reports, one quota for every socket.
+    #[default]
+    Witsock,
+    /// wasmtime-wasi's own, under the same address rules (for comparison).
+    WasmtimeWasi,
 }
 
 /// What one guest run may take from the host beyond its sockets.
@@ -205,6 +225,7 @@ impl std::error::Error for HostError {}
 /// memory limit.
 struct GuestState {
     ctx: WasiCtx,
+    witsock: WitsockCtx,
     table: ResourceTable,
     limits: StoreLimits,
     sockets: SocketQuota,
@@ -251,12 +272,23 @@ impl Guest {
         options.policy.apply(&mut builder);
         let mut linker = Linker::<GuestState>::new(&self.compiled.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| wasi_quota::add_to_linker(&mut linker))
+            .and_then(|()| match options.wasi_sockets {
+                WasiSockets::Witsock => p2::add_to_linker(&mut linker, |state| WitsockCtxView {
+                    ctx: &mut state.witsock,
+                    table: &mut state.table,
+                }),
+                WasiSockets::WasmtimeWasi => wasi_quota::add_to_linker(&mut linker),
+            })
             .map_err(|e| self.compiled.instantiate_error(e))?;
+        let mut witsock = WitsockCtx::new(WitsockPolicy::from_wasi_policy(&options.policy));
+        if let Some(hook) = &options.on_denial {
+            witsock = witsock.on_denial(hook.clone());
+        }
         let mut store = Store::new(
             &self.compiled.engine,
             GuestState {
                 ctx: builder.build(),
+                witsock,
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
                 sockets: SocketQuota::new(

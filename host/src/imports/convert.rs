@@ -214,23 +214,6 @@ pub(crate) fn readiness(readiness: Readiness) -> wt::Readiness {
     out
 }
 
-/// The socket address a WIT address names.
-///
-/// # Errors
-/// witsock's error for a Unix name that does not fit (`invalid-argument`)
-/// or an abstract name off Linux (`unsupported`).
-pub(crate) fn address(addr: &wt::SocketAddress) -> witsock::Result<SockAddr> {
-    match addr {
-        wt::SocketAddress::Ipv4(a) => Ok(SocketAddr::V4(ipv4(a)).into()),
-        wt::SocketAddress::Ipv6(a) => Ok(SocketAddr::V6(ipv6(a)).into()),
-        wt::SocketAddress::Unix(path) => SockAddr::unix(unix_path(path)?),
-        wt::SocketAddress::UnixAbstract(name) => SockAddr::unix_abstract(name),
-        // Nothing to bind or connect to: an unnamed address only describes
-        // a socket.
-        wt::SocketAddress::Unnamed => Err(witsock::Error::new(ErrorCode::InvalidArgument)),
-    }
-}
-
 /// The path of a WIT Unix address (bytes, as the kernel takes them).
 pub(crate) fn unix_path(bytes: &[u8]) -> witsock::Result<&std::path::Path> {
     use std::os::unix::ffi::OsStrExt;
@@ -264,7 +247,7 @@ pub(crate) fn address_to_wit(addr: &SockAddr) -> wt::SocketAddress {
         return ip_to_wit(ip);
     }
     if let Some(path) = addr.as_unix_bytes() {
-        return match super::unix_path::guest_name(path) {
+        return match crate::sockets::unix_path::guest_name(path) {
             Some(name) => wt::SocketAddress::Unix(name),
             None => wt::SocketAddress::Unnamed,
         };
@@ -491,6 +474,7 @@ pub(crate) fn option_to_wit(option: SocketOption) -> Option<wt::OptionValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sockets::Target;
 
     #[test]
     fn every_error_code_has_its_own_wit_case() {
@@ -529,16 +513,21 @@ mod tests {
         for text in ["127.0.0.1:80", "[::1]:443", "[fe80::1%3]:9"] {
             let ip: SocketAddr = text.parse().unwrap();
             let wit = ip_to_wit(ip);
-            assert_eq!(address(&wit).unwrap().as_socket(), Some(ip), "{text}");
+            let target = super::super::host::target(&wit).unwrap();
+            assert!(matches!(target, Target::Ip(a) if a == ip), "{text}");
         }
         let unix = wt::SocketAddress::Unix(b"/tmp/x.sock".to_vec());
-        let addr = address(&unix).unwrap();
-        assert_eq!(addr.as_unix_bytes(), Some(&b"/tmp/x.sock"[..]));
+        let target = super::super::host::target(&unix).unwrap();
+        assert!(matches!(target, Target::Path(p) if p == std::path::Path::new("/tmp/x.sock")));
+        let addr = SockAddr::unix("/tmp/x.sock").unwrap();
         assert!(matches!(address_to_wit(&addr), wt::SocketAddress::Unix(p) if p == b"/tmp/x.sock"));
-        let bad = wt::SocketAddress::Unix(b"/tmp/a\0b".to_vec());
-        assert_eq!(
-            address(&bad).unwrap_err().code(),
-            ErrorCode::InvalidArgument
-        );
+        for bad in [
+            wt::SocketAddress::Unix(b"/tmp/a\0b".to_vec()),
+            wt::SocketAddress::Unix(Vec::new()),
+            wt::SocketAddress::Unnamed,
+        ] {
+            let e = super::super::host::target(&bad).unwrap_err();
+            assert_eq!(e.code, wt::ErrorCode::InvalidArgument);
+        }
     }
 }

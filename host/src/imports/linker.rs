@@ -17,9 +17,10 @@ use witsock::{OutgoingDatagram, Type, MAX_BATCH};
 
 use super::bindings::witsock::sockets::types as wt;
 use super::convert::{self, refusal};
-use super::host::{checked_address, CheckedAddress, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
+use super::host::{target, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
 use super::policy::AddressUse;
-use super::resource::SocketResource;
+use crate::sockets::resource::SocketResource;
+use crate::sockets::CheckedAddress;
 
 /// The guest's `outgoing-datagram`, with its payload left in guest memory.
 #[derive(ComponentType, Lift)]
@@ -252,7 +253,11 @@ pub(crate) fn add<T: Send + 'static>(
                         None => Ok(None),
                         Some(addr) => addr
                             .read(&store)
-                            .and_then(|addr| checked_address(&target.policy, &addr, use_))
+                            .and_then(|addr| {
+                                let checked =
+                                    target.gate.checked_address(self::target(&addr)?, use_);
+                                checked.map_err(convert::error)
+                            })
                             .map(Some),
                     };
                     match checked {

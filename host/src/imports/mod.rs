@@ -74,18 +74,17 @@ mod convert;
 mod host;
 mod linker;
 pub mod policy;
-mod resource;
 mod run;
-mod unix_path;
 
 use wasmtime::component::Linker;
 
-pub use self::host::{WitsockCtx, WitsockCtxView};
+pub use self::host::WitsockCtxView;
 pub use self::policy::{AddressUse, Limits, WitsockPolicy};
-pub use self::resource::SocketResource;
 pub use self::run::{
     conformance_column, conformance_policy, WitsockGuest, WitsockRunOptions, UNIX_SOCKET_DIR_VAR,
 };
+pub use crate::sockets::resource::SocketResource;
+pub use crate::sockets::WitsockCtx;
 
 /// The bindings `bindgen!` generates for the witsock WIT: its types, with
 /// `wasi:io/poll` taken from wasmtime-wasi (so that `subscribe` returns

@@ -30,7 +30,7 @@
 //! must be absolute and start with a granted directory's path, and the rest
 //! is walked beneath that directory without following any symlink or `..`;
 //! the kernel is handed the descriptor the walk ended on, so nothing is
-//! resolved twice (see [`unix_path`](super::unix_path)). A world-writable
+//! resolved twice (see `sockets/unix_path.rs`). A world-writable
 //! directory (`/tmp`) is granted only when forced
 //! ([`allow_shared_unix_dir`](WitsockPolicy::allow_shared_unix_dir)).
 //!
@@ -63,8 +63,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use super::unix_path::{self, ConfinedPath, GrantedDir, PathRefusal, PathUse};
 use crate::policy::{AddressRule, Policy};
+use crate::sockets::unix_path::{self, ConfinedPath, GrantedDir, PathRefusal, PathUse};
 
 /// Quotas for one guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +122,19 @@ pub enum AddressUse {
     Send,
     /// Receiving datagrams from it.
     Receive,
+}
+
+impl AddressUse {
+    /// The name of the rule list for this use.
+    pub fn list_name(self) -> &'static str {
+        match self {
+            AddressUse::Bind => "bind",
+            AddressUse::Connect => "connect",
+            AddressUse::Accept => "accept",
+            AddressUse::Send => "send",
+            AddressUse::Receive => "receive",
+        }
+    }
 }
 
 impl WitsockPolicy {
@@ -345,14 +358,18 @@ impl WitsockPolicy {
 
     /// Whether `addr` may be used for `use_`.
     pub fn permits(&self, addr: SocketAddr, use_: AddressUse) -> bool {
-        let rules = match use_ {
+        self.rules(use_).iter().any(|rule| rule.matches(addr))
+    }
+
+    /// The rules for `use_`.
+    pub fn rules(&self, use_: AddressUse) -> &[AddressRule] {
+        match use_ {
             AddressUse::Bind => &self.bind,
             AddressUse::Connect => &self.connect,
             AddressUse::Accept => &self.accept,
             AddressUse::Send => &self.send,
             AddressUse::Receive => &self.receive,
-        };
-        rules.iter().any(|rule| rule.matches(addr))
+        }
     }
 
     /// Whether every sender of the family of `addr` is allowed, so that

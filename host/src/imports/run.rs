@@ -15,8 +15,8 @@ use super::{add_to_linker, Limits, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::conformance::Column;
 use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
-    store_limits, AddressRule, Compiled, GuestLimits, HostError, Policy, RunOutcome, Stdio,
-    StoreLimits,
+    store_limits, AddressRule, Compiled, DenialHook, GuestLimits, HostError, Policy, RunOutcome,
+    Stdio, StoreLimits, WasiSockets,
 };
 
 /// The environment variable that tells the guest suite where to put Unix
@@ -42,13 +42,21 @@ pub struct WitsockRunOptions {
     pub stderr: Stdio,
     /// How much memory and time it may take.
     pub limits: GuestLimits,
+    /// Which implementation serves wasi:sockets (under the `witsock`
+    /// policy when it is witsock's, the `wasi` one otherwise).
+    pub wasi_sockets: WasiSockets,
+    /// Called with every refusal of the policy.
+    pub on_denial: Option<DenialHook>,
 }
 
 /// A compiled component that imports witsock, ready to run any number of
 /// times, each run in a fresh store.
 pub struct WitsockGuest {
     compiled: Compiled,
+    /// wasi:sockets from witsock's socket layer.
     linker: Linker<GuestState>,
+    /// wasi:sockets from wasmtime-wasi.
+    wasmtime_linker: Linker<GuestState>,
 }
 
 /// The store's data: WASI, witsock, and the table both use.
@@ -81,17 +89,28 @@ impl WitsockGuest {
     /// Reads and compiles the component at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<WitsockGuest, HostError> {
         let compiled = Compiled::load(path.as_ref())?;
-        let mut linker = Linker::<GuestState>::new(&compiled.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| wasi_quota::add_to_linker(&mut linker))
-            .and_then(|()| {
-                add_to_linker(&mut linker, |state| WitsockCtxView {
-                    ctx: &mut state.witsock,
-                    table: &mut state.table,
+        fn view(state: &mut GuestState) -> WitsockCtxView<'_> {
+            WitsockCtxView {
+                ctx: &mut state.witsock,
+                table: &mut state.table,
+            }
+        }
+        let linker = |wasi_sockets| {
+            let mut linker = Linker::<GuestState>::new(&compiled.engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+                .and_then(|()| match wasi_sockets {
+                    WasiSockets::Witsock => crate::p2::add_to_linker(&mut linker, view),
+                    WasiSockets::WasmtimeWasi => wasi_quota::add_to_linker(&mut linker),
                 })
-            })
-            .map_err(|e| compiled.instantiate_error(e))?;
-        Ok(WitsockGuest { compiled, linker })
+                .and_then(|()| add_to_linker(&mut linker, view))
+                .map_err(|e| compiled.instantiate_error(e))
+                .map(|()| linker)
+        };
+        Ok(WitsockGuest {
+            linker: linker(WasiSockets::Witsock)?,
+            wasmtime_linker: linker(WasiSockets::WasmtimeWasi)?,
+            compiled,
+        })
     }
 
     /// The file it was loaded from.
@@ -131,11 +150,15 @@ impl WitsockGuest {
                 .map_err(|e| self.compiled.instantiate_error(e))?;
         }
         options.wasi.apply(&mut builder);
+        let mut witsock = WitsockCtx::new(options.witsock.clone());
+        if let Some(hook) = &options.on_denial {
+            witsock = witsock.on_denial(hook.clone());
+        }
         let mut store = Store::new(
             &self.compiled.engine,
             GuestState {
                 wasi: builder.build(),
-                witsock: WitsockCtx::new(options.witsock.clone()),
+                witsock,
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
                 wasi_sockets: SocketQuota::new(
@@ -146,9 +169,12 @@ impl WitsockGuest {
         );
         store.limiter(|state| &mut state.limits);
         self.compiled.set_deadline(&mut store, &options.limits);
-        self.compiled.run(store, &self.linker, captured, |state| {
-            observe(&state.witsock)
-        })
+        let linker = match options.wasi_sockets {
+            WasiSockets::Witsock => &self.linker,
+            WasiSockets::WasmtimeWasi => &self.wasmtime_linker,
+        };
+        self.compiled
+            .run(store, linker, captured, |state| observe(&state.witsock))
     }
 }
 

@@ -80,12 +80,6 @@ impl SocketResource {
     pub fn socket(&self) -> &witsock::Socket {
         &self.shared.socket
     }
-
-    /// An IP datagram socket: the one kind whose receives are filtered by
-    /// sender.
-    pub(crate) fn is_ip_datagram(&self) -> bool {
-        self.ty == Type::Datagram && self.domain != Domain::Unix
-    }
 }
 
 impl std::fmt::Debug for SocketResource {
@@ -159,27 +153,33 @@ pub(crate) struct SocketReadiness {
 
 #[async_trait]
 impl Pollable for SocketReadiness {
-    /// Ready when the kernel says so (level-triggered): the reactor's
-    /// edge-triggered readiness only wakes this up, and is cleared when the
-    /// kernel says the socket is not ready after all.
     async fn ready(&mut self) {
-        let Some(registration) = self.shared.registration() else {
+        self.shared.ready(self.interest).await;
+    }
+}
+
+impl SharedSocket {
+    /// Waits until the socket is ready for `interest` (level-triggered):
+    /// the reactor's edge-triggered readiness only wakes this up, and is
+    /// cleared when the kernel says the socket is not ready after all.
+    pub(crate) async fn ready(&self, interest: Interest) {
+        let Some(registration) = self.registration() else {
             // No reactor: report ready and let the guest's call tell.
             return;
         };
-        let wanted = match (self.interest.is_readable(), self.interest.is_writable()) {
+        let wanted = match (interest.is_readable(), interest.is_writable()) {
             (true, false) => tokio::io::Interest::READABLE,
             (false, true) => tokio::io::Interest::WRITABLE,
             // Both, or neither (errors and hang-ups only).
             _ => tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
         };
         loop {
-            if self.shared.ready_now(self.interest) {
+            if self.ready_now(interest) {
                 return;
             }
             match registration.ready(wanted).await {
                 Ok(mut guard) => {
-                    if self.shared.ready_now(self.interest) {
+                    if self.ready_now(interest) {
                         return;
                     }
                     // Only clears what this guard saw: an event since then
