@@ -10,8 +10,12 @@ use std::net::SocketAddr;
 
 use crate::sys;
 
+/// Declares [`ErrorCode`] and its mirror table (`mirror_table!` in
+/// `types.rs`), after a `$` token.
 macro_rules! error_codes {
-    ($($(#[$doc:meta])* $name:ident = $wit:literal,)*) => {
+    ($d:tt $($(#[$doc:meta])* $name:ident = $wit:literal,)*) => {
+        mirror_table!($d __for_each_error_code, "error-code", ErrorCode [$($name),*]);
+
         /// The portable socket error, the `error-code` enum of
         /// `wit/types.wit`, case for case and in the same order.
         ///
@@ -38,6 +42,7 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    $
     /// The operation would block (EAGAIN, EWOULDBLOCK).
     WouldBlock = "would-block",
     /// A non-blocking connect has started (EINPROGRESS).
