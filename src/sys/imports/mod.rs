@@ -395,6 +395,18 @@ pub(crate) fn capabilities() -> &'static Capabilities {
 /// Raw codes here are the host's errnos.
 pub(crate) const RAW_CODE_KIND: &str = "host errno";
 
+/// No hints here: a host's errno is about the host's system, which the
+/// guest does not see, and a host's policy refusal has no errno.
+#[inline]
+pub(crate) fn hint(
+    _code: ErrorCode,
+    _raw: i32,
+    _op: Option<crate::Operation>,
+    _target: crate::error::HintTarget,
+) -> Option<&'static str> {
+    None
+}
+
 /// The name of one of the host's errnos (`EADDRINUSE`), from the host's
 /// table, fetched on first use.
 pub fn errno_name(raw: i32) -> Option<&'static str> {
