@@ -2,35 +2,26 @@
 
 use crate::OptionName;
 
-/// How a backend provides a feature: `support` in the WIT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Support {
-    /// One native call.
-    Native,
-    /// Built by the backend from other calls; the feature's docs say how.
-    Emulated,
-    /// Not available: the call returns `unsupported` or
-    /// `option-not-supported`.
-    Unsupported,
+wit_enum! {
+    $ __for_each_support, "support";
+    /// How a backend provides a feature: `support` in the WIT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Support {
+        /// One native call.
+        Native = "native",
+        /// Built by the backend from other calls; the feature's docs say how.
+        Emulated = "emulated",
+        /// Not available: the call returns `unsupported` or
+        /// `option-not-supported`.
+        Unsupported = "unsupported",
+    }
 }
 
 impl Support {
-    /// Every case, in WIT order.
-    pub const ALL: &'static [Support] = &[Support::Native, Support::Emulated, Support::Unsupported];
-
     /// Native or emulated.
     #[inline]
     pub const fn is_available(self) -> bool {
         !matches!(self, Support::Unsupported)
-    }
-
-    /// The case's name in the WIT.
-    pub const fn wit_name(self) -> &'static str {
-        match self {
-            Support::Native => "native",
-            Support::Emulated => "emulated",
-            Support::Unsupported => "unsupported",
-        }
     }
 }
 

@@ -10,8 +10,12 @@ use std::net::SocketAddr;
 
 use crate::sys;
 
+/// Declares [`ErrorCode`] and its mirror table (`mirror_table!` in
+/// `types.rs`), after a `$` token.
 macro_rules! error_codes {
-    ($($(#[$doc:meta])* $name:ident = $wit:literal,)*) => {
+    ($d:tt $($(#[$doc:meta])* $name:ident = $wit:literal,)*) => {
+        mirror_table!($d __for_each_error_code, "error-code", ErrorCode [$($name),*]);
+
         /// The portable socket error, the `error-code` enum of
         /// `wit/types.wit`, case for case and in the same order.
         ///
@@ -38,6 +42,7 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    $
     /// The operation would block (EAGAIN, EWOULDBLOCK).
     WouldBlock = "would-block",
     /// A non-blocking connect has started (EINPROGRESS).
@@ -270,11 +275,34 @@ enum ErrorAddr {
 
 const UNIX_PREFIX: usize = 26;
 
+/// What an error is about, for the backend's [`Error::hint`] (only the
+/// native backend reads it).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", target_vendor = "apple")),
+    allow(dead_code)
+)]
+pub(crate) enum HintTarget {
+    /// No address was recorded (or an abstract Unix name).
+    None,
+    /// An IP address.
+    Ip(SocketAddr),
+    /// A Unix socket path.
+    UnixPath,
+}
+
 /// A socket error: the portable [`ErrorCode`], the native code, the
 /// operation and the address involved.
 ///
 /// ```text
 /// connect to 127.0.0.1:1: connection refused (ECONNREFUSED, errno 111)
+/// ```
+///
+/// An error whose usual cause witsock can tell ends with it, after a
+/// semicolon (see [`Error::hint`]):
+///
+/// ```text
+/// bind 127.0.0.1:80: access denied (EACCES, errno 13); ports below …
 /// ```
 ///
 /// It is `Copy` and never allocates. It converts to [`io::Error`] with the
@@ -384,6 +412,33 @@ impl Error {
         }
     }
 
+    /// What usually causes this error, when witsock can tell, for people
+    /// to look at first; `Display` appends it. Natively, an
+    /// `access-denied` the kernel returned (EACCES, EPERM) has one:
+    ///
+    /// - a bind to a privileged port (below 1024, or Linux's
+    ///   `net.ipv4.ip_unprivileged_port_start`): it needs root, or
+    ///   CAP_NET_BIND_SERVICE on Linux;
+    /// - a send to, or datagram connect to, a broadcast address without
+    ///   the `broadcast` option (also witsock's own refusal of
+    ///   255.255.255.255, which has no errno);
+    /// - a bind, connect or send on a Unix path: the path's or its
+    ///   directory's permissions;
+    /// - any other bind, connect or send: a firewall or a security module.
+    ///
+    /// Other errors, errors without a native code (a host's policy
+    /// refusals) and the other backends' errors (what causes them is the
+    /// host's to say) have none. The hint is text only: [`code`](Error::code)
+    /// and the rest are the same with or without it.
+    pub fn hint(&self) -> Option<&'static str> {
+        let target = match self.addr {
+            ErrorAddr::None => HintTarget::None,
+            ErrorAddr::Ip(a) => HintTarget::Ip(a),
+            ErrorAddr::Unix { .. } => HintTarget::UnixPath,
+        };
+        sys::hint(self.code, self.raw, self.op, target)
+    }
+
     /// True for [`ErrorCode::WouldBlock`].
     #[inline]
     pub const fn is_would_block(&self) -> bool {
@@ -423,6 +478,9 @@ impl fmt::Display for Error {
                 Some(name) => write!(f, " ({name}, {RAW_CODE} {})", self.raw)?,
                 None => write!(f, " ({RAW_CODE} {})", self.raw)?,
             }
+        }
+        if let Some(hint) = self.hint() {
+            write!(f, "; {hint}")?;
         }
         Ok(())
     }

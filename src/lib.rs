@@ -45,20 +45,29 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// The types that mirror the WIT declare its mirror tables (macros, see
+// `mirror`): these come first, so that the modules below see them.
+#[macro_use]
+mod types;
+#[macro_use]
+mod error;
+#[macro_use]
+mod options;
+#[macro_use]
+mod capabilities;
+
 mod addr;
 mod batch;
-mod capabilities;
 mod deadline;
-mod error;
 #[cfg(unix)]
 mod interop;
-mod options;
+#[doc(hidden)]
+pub mod mirror;
 mod poll;
 mod resolve;
 mod socket;
 mod state;
 mod sys;
-mod types;
 
 pub use addr::SockAddr;
 pub use batch::{IncomingDatagram, OutgoingDatagram, MAX_BATCH};

@@ -10,8 +10,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::{Domain, Error, ErrorCode, Operation, Result, Type};
 
+/// Declares [`OptionName`] and its mirror table (`mirror_table!` in
+/// `types.rs`), after a `$` token.
 macro_rules! option_names {
-    ($($(#[$doc:meta])* $name:ident = $wit:literal, $native:literal;)*) => {
+    ($d:tt $($(#[$doc:meta])* $name:ident = $wit:literal, $native:literal;)*) => {
+        mirror_table!($d __for_each_option_name, "option-name", OptionName [$($name),*]);
+
         /// The name of a socket option: `option-name` in `wit/types.wit`.
         ///
         /// An option exists on the IP sockets its documentation names
@@ -45,6 +49,7 @@ macro_rules! option_names {
 }
 
 option_names! {
+    $
     /// SO_REUSEADDR (bool). On by default natively on TCP sockets, off on
     /// the others; wasi-p2 has none (`option-not-supported`) and sets it
     /// on every TCP bind itself.
@@ -266,39 +271,51 @@ pub enum SocketOption {
     },
 }
 
-impl SocketOption {
-    /// The option's name.
-    pub const fn name(&self) -> OptionName {
-        match self {
-            SocketOption::ReuseAddress(_) => OptionName::ReuseAddress,
-            SocketOption::ReusePort(_) => OptionName::ReusePort,
-            SocketOption::KeepAlive(_) => OptionName::KeepAlive,
-            SocketOption::Linger(_) => OptionName::Linger,
-            SocketOption::ReceiveBufferSize(_) => OptionName::ReceiveBufferSize,
-            SocketOption::SendBufferSize(_) => OptionName::SendBufferSize,
-            SocketOption::ReceiveTimeout(_) => OptionName::ReceiveTimeout,
-            SocketOption::SendTimeout(_) => OptionName::SendTimeout,
-            SocketOption::Broadcast(_) => OptionName::Broadcast,
-            SocketOption::Error(_) => OptionName::Error,
-            SocketOption::SocketType(_) => OptionName::SocketType,
-            SocketOption::NoDelay(_) => OptionName::NoDelay,
-            SocketOption::KeepAliveIdle(_) => OptionName::KeepAliveIdle,
-            SocketOption::KeepAliveInterval(_) => OptionName::KeepAliveInterval,
-            SocketOption::KeepAliveCount(_) => OptionName::KeepAliveCount,
-            SocketOption::DeferAccept(_) => OptionName::DeferAccept,
-            SocketOption::Ipv6Only(_) => OptionName::Ipv6Only,
-            SocketOption::HopLimit(_) => OptionName::HopLimit,
-            SocketOption::MulticastTtlV4(_) => OptionName::MulticastTtlV4,
-            SocketOption::MulticastLoopV4(_) => OptionName::MulticastLoopV4,
-            SocketOption::MulticastHopsV6(_) => OptionName::MulticastHopsV6,
-            SocketOption::MulticastLoopV6(_) => OptionName::MulticastLoopV6,
-            SocketOption::JoinMulticastV4 { .. } => OptionName::JoinMulticastV4,
-            SocketOption::LeaveMulticastV4 { .. } => OptionName::LeaveMulticastV4,
-            SocketOption::JoinMulticastV6 { .. } => OptionName::JoinMulticastV6,
-            SocketOption::LeaveMulticastV6 { .. } => OptionName::LeaveMulticastV6,
+/// The mirror table of `option-value` and [`SocketOption`] (see
+/// `witsock::mirror`): `__for_each_option_value!(callback ARGS…)` expands
+/// to `callback! { ARGS… [SocketOption] values { Case, … } memberships {
+/// Case: Record, … } }`, the options with one payload and the multicast
+/// memberships (`group` and `interface`) with their WIT record. Not public
+/// API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_option_value {
+    ($callback:ident $($args:tt)*) => {
+        $callback! { $($args)* [$crate::SocketOption]
+            values {
+                ReuseAddress, ReusePort, KeepAlive, Linger, ReceiveBufferSize, SendBufferSize,
+                ReceiveTimeout, SendTimeout, Broadcast, Error, SocketType, NoDelay,
+                KeepAliveIdle, KeepAliveInterval, KeepAliveCount, DeferAccept, Ipv6Only,
+                HopLimit, MulticastTtlV4, MulticastLoopV4, MulticastHopsV6, MulticastLoopV6
+            }
+            memberships {
+                JoinMulticastV4: MulticastV4, LeaveMulticastV4: MulticastV4,
+                JoinMulticastV6: MulticastV6, LeaveMulticastV6: MulticastV6
+            }
         }
-    }
+    };
+}
 
+/// `SocketOption::name`, from the option value table: every case of
+/// [`SocketOption`] must be in the table (this match is exhaustive) with
+/// its shape, and name an [`OptionName`].
+macro_rules! socket_option_name {
+    ([$ours:ty] values { $($case:ident),* } memberships { $($m:ident: $rec:ident),* }) => {
+        impl SocketOption {
+            /// The option's name.
+            pub const fn name(&self) -> OptionName {
+                match self {
+                    $(SocketOption::$case(_) => OptionName::$case,)*
+                    $(SocketOption::$m { group: _, interface: _ } => OptionName::$m,)*
+                }
+            }
+        }
+    };
+}
+
+__for_each_option_value!(socket_option_name);
+
+impl SocketOption {
     /// Checks the value against the contract in `wit/types.wit`:
     /// read-only options, zero and out-of-range values are
     /// `invalid-argument`. Every backend calls this before its syscall.

@@ -8,12 +8,34 @@
 use core::ops::{BitOr, BitOrAssign};
 use std::net::SocketAddr;
 
+/// Declares `$table`, the exported mirror table of a type the calling
+/// macro declares (see `src/mirror.rs`). `$d` is a `$` token, for
+/// the inner macro's own variables.
+macro_rules! mirror_table {
+    ($d:tt $table:ident, $wit:literal, $ours:ident [$($case:ident),* $(,)?]) => {
+        #[doc = concat!(
+            "The mirror table of `", $wit, "` and [`", stringify!($ours), "`]: ",
+            "`", stringify!($table), "!(callback ARGS…)` expands to `callback! { ARGS… [",
+            stringify!($ours), "] Case, … }` (see `witsock::mirror`). Not public API."
+        )]
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! $table {
+            ($d callback:ident $d ($d args:tt)*) => {
+                $d callback! { $d ($d args)* [$d crate::$ours] $($case),* }
+            };
+        }
+    };
+}
+
 /// Declares an enum that mirrors a WIT `enum`, case for case and in the
-/// same order, with `ALL` (every case, in WIT order) and `wit_name`. Each
-/// case is written `Name = "wit-name",`; attributes (docs, derives,
-/// `#[non_exhaustive]`) pass through.
+/// same order, with `ALL` (every case, in WIT order) and `wit_name`, and
+/// its mirror table. It starts with a `$` token, the table's name and the
+/// WIT type's name; each case is written `Name = "wit-name",`; attributes
+/// (docs, derives, `#[non_exhaustive]`) pass through.
 macro_rules! wit_enum {
     (
+        $d:tt $table:ident, $wit_type:literal;
         $(#[$attr:meta])*
         pub enum $name:ident {
             $($(#[$case_attr:meta])* $case:ident = $wit:literal,)*
@@ -23,6 +45,8 @@ macro_rules! wit_enum {
         pub enum $name {
             $($(#[$case_attr])* $case,)*
         }
+
+        mirror_table!($d $table, $wit_type, $name [$($case),*]);
 
         impl $name {
             /// Every case, in WIT order.
@@ -39,6 +63,7 @@ macro_rules! wit_enum {
 }
 
 wit_enum! {
+    $ __for_each_address_family, "address-family";
     /// The address family of a socket: `address-family` in the WIT.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[non_exhaustive]
@@ -64,6 +89,7 @@ impl Domain {
 }
 
 wit_enum! {
+    $ __for_each_socket_type, "socket-type";
     /// The type of a socket: `socket-type` in the WIT.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[non_exhaustive]
@@ -78,6 +104,7 @@ wit_enum! {
 }
 
 wit_enum! {
+    $ __for_each_protocol, "protocol";
     /// The protocol of a socket: `protocol` in the WIT.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[non_exhaustive]
@@ -90,6 +117,7 @@ wit_enum! {
 }
 
 wit_enum! {
+    $ __for_each_shutdown_how, "shutdown-how";
     /// Which half of a connection to shut down: `shutdown-how` in the WIT.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub enum Shutdown {
@@ -112,15 +140,18 @@ impl From<std::net::Shutdown> for Shutdown {
     }
 }
 
-/// Declares a bit set that mirrors a WIT `flags` type. Each flag is written
-/// `NAME = bit, is_name, "wit-name";`: its constant, its bit (flag `i` of
-/// the WIT is bit `1 << i`, as the component model lays flags out), its
-/// test method and its name in the WIT, declared once here and listed in
-/// `FLAGS`.
+/// Declares a bit set that mirrors a WIT `flags` type, and its mirror
+/// table (after a `$` token, the table's name and the WIT type's name).
+/// Each flag is written `NAME = bit, is_name, "wit-name";`: its constant,
+/// its bit (flag `i` of the WIT is bit `1 << i`, as the component model
+/// lays flags out), its test method and its name in the WIT, declared once
+/// here and listed in `FLAGS`.
 macro_rules! bit_set {
-    ($(#[$doc:meta])* $name:ident {
+    ($d:tt $table:ident, $wit_type:literal; $(#[$doc:meta])* $name:ident {
         $($(#[$fdoc:meta])* $flag:ident = $bit:expr, $is:ident, $wit:literal;)*
     }) => {
+        mirror_table!($d $table, $wit_type, $name [$($flag),*]);
+
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(u8);
@@ -138,6 +169,14 @@ macro_rules! bit_set {
             #[inline]
             pub const fn bits(self) -> u8 {
                 self.0
+            }
+
+            /// The set of `bits`, for the crate's own conversions, which
+            /// pass only bits of `FLAGS`.
+            #[inline]
+            #[allow(dead_code)] // The `imports` backend's.
+            pub(crate) const fn from_bits_retain(bits: u8) -> $name {
+                $name(bits)
             }
 
             /// True when every flag of `other` is set in `self`.
@@ -187,6 +226,7 @@ macro_rules! bit_set {
 }
 
 bit_set! {
+    $ __for_each_receive_flag, "receive-flags";
     /// Flags for receives: `receive-flags` in the WIT.
     RecvFlags {
         /// MSG_PEEK: leave the data in the queue.
@@ -199,6 +239,7 @@ bit_set! {
 }
 
 bit_set! {
+    $ __for_each_send_flag, "send-flags";
     /// Flags for sends: `send-flags` in the WIT.
     SendFlags {
         /// MSG_OOB: out-of-band data.
@@ -209,6 +250,7 @@ bit_set! {
 }
 
 bit_set! {
+    $ __for_each_interest_flag, "interest";
     /// What a wait is for: `interest` in the WIT.
     Interest {
         /// Data, a connection or end-of-stream can be received.
@@ -219,6 +261,7 @@ bit_set! {
 }
 
 bit_set! {
+    $ __for_each_readiness_flag, "readiness";
     /// What a wait found: `readiness` in the WIT. Empty on timeout.
     Readiness {
         /// Readable.

@@ -521,3 +521,251 @@ fn error_code_from_into_error() {
     assert_eq!(mapped.code(), InvalidState);
     assert_eq!(mapped.raw_os_error(), Some(22));
 }
+
+/// The message of an error: its `Display`, whose hint follows a `; `.
+fn hint_of(err: &Error) -> Option<String> {
+    let message = err.to_string();
+    assert_eq!(
+        err.hint().map(|h| format!("; {h}")),
+        message.find("; ").map(|i| message[i..].to_string()),
+        "{message}"
+    );
+    err.hint().map(str::to_string)
+}
+
+#[test]
+fn access_denied_from_the_kernel_says_what_usually_causes_it() {
+    let eacces = libc::EACCES;
+    let eperm = libc::EPERM;
+    let at = |s: &str| SockAddr::from(s.parse::<SocketAddr>().unwrap());
+
+    let low = Error::from_raw_os_error(eacces)
+        .during(Operation::Bind)
+        .at(&at("127.0.0.1:80"));
+    let hint = hint_of(&low).expect("a hint");
+    assert!(hint.contains("privileged"), "{hint}");
+    #[cfg(target_os = "linux")]
+    assert!(hint.contains("CAP_NET_BIND_SERVICE"), "{hint}");
+    #[cfg(target_vendor = "apple")]
+    assert!(hint.contains("root"), "{hint}");
+    // The hint is text only.
+    assert_eq!(low.code(), AccessDenied);
+    assert_eq!(low.raw_os_error(), Some(eacces));
+    assert!(
+        low.to_string().starts_with(&format!(
+            "bind 127.0.0.1:80: access denied (EACCES, errno {eacces}); "
+        )),
+        "{low}"
+    );
+
+    let broadcast = Error::from_raw_os_error(eacces)
+        .during(Operation::Send)
+        .at(&at("192.168.1.255:67"));
+    assert!(hint_of(&broadcast).unwrap().contains("broadcast option"));
+
+    let dropped = Error::from_raw_os_error(eperm)
+        .during(Operation::Connect)
+        .at(&at("192.0.2.1:443"));
+    let hint = hint_of(&dropped).unwrap();
+    assert!(
+        hint.contains("firewall") && hint.contains("SELinux"),
+        "{hint}"
+    );
+    let connected_send = Error::from_raw_os_error(eperm).during(Operation::Send);
+    assert!(hint_of(&connected_send).unwrap().contains("firewall"));
+    let high = Error::from_raw_os_error(eacces)
+        .during(Operation::Bind)
+        .at(&at("127.0.0.1:65000"));
+    assert!(hint_of(&high).unwrap().contains("security module"));
+
+    let unix = Error::from_raw_os_error(eacces)
+        .during(Operation::Connect)
+        .at(&SockAddr::unix("/run/witsock/api.sock").unwrap());
+    assert!(hint_of(&unix)
+        .unwrap()
+        .contains("permissions of the socket path"));
+
+    // No hint without the kernel's EACCES or EPERM: a host policy's
+    // refusal has no errno, EROFS is not a permission, other codes and
+    // operations have none.
+    let refusal = Error::new(AccessDenied)
+        .during(Operation::Connect)
+        .at(&at("192.0.2.1:443"));
+    assert_eq!(hint_of(&refusal), None);
+    assert_eq!(
+        refusal.to_string(),
+        "connect to 192.0.2.1:443: access denied"
+    );
+    let read_only = Error::from_raw_os_error(libc::EROFS)
+        .during(Operation::Bind)
+        .at(&SockAddr::unix("/ro/x.sock").unwrap());
+    assert_eq!(hint_of(&read_only), None);
+    let refused = Error::from_raw_os_error(errno::ECONNREFUSED)
+        .during(Operation::Connect)
+        .at(&at("127.0.0.1:80"));
+    assert_eq!(hint_of(&refused), None);
+    assert_eq!(hint_of(&Error::from_raw_os_error(eacces)), None);
+    assert_eq!(
+        hint_of(&Error::from_raw_os_error(eacces).during(Operation::Create)),
+        None
+    );
+}
+
+#[test]
+fn a_real_send_to_the_limited_broadcast_address_needs_the_option() {
+    // witsock refuses 255.255.255.255 without `broadcast` itself, before
+    // the kernel would (no errno); its message says why all the same.
+    let socket = Socket::new(Domain::Ipv4, Type::Datagram, None).unwrap();
+    let to = SockAddr::from(SocketAddr::from(([255, 255, 255, 255], 9)));
+    let err = socket
+        .send_to(b"x", &to, witsock::SendFlags::EMPTY)
+        .unwrap_err();
+    assert_eq!(err.code(), AccessDenied);
+    assert_eq!(err.raw_os_error(), None);
+    assert!(hint_of(&err).unwrap().contains("broadcast option"), "{err}");
+}
+
+/// Linux routes 127.255.255.255 as loopback's broadcast address: a send
+/// to it, or a connect, without SO_BROADCAST is the kernel's EACCES.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_real_send_to_loopback_s_broadcast_address_is_explained() {
+    let to = SockAddr::from(SocketAddr::from(([127, 255, 255, 255], 9)));
+    let socket = Socket::new(Domain::Ipv4, Type::Datagram, None).unwrap();
+    let Err(err) = socket.send_to(b"x", &to, witsock::SendFlags::EMPTY) else {
+        eprintln!("skipped: this kernel has no broadcast route for 127.255.255.255");
+        return;
+    };
+    assert_eq!(err.code(), AccessDenied);
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    assert!(
+        err.to_string().starts_with(&format!(
+            "send to 127.255.255.255:9: access denied (EACCES, errno {}); sending to a broadcast",
+            libc::EACCES
+        )),
+        "{err}"
+    );
+    let connecting = Socket::new(Domain::Ipv4, Type::Datagram, None).unwrap();
+    let err = connecting.connect(&to).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    assert!(hint_of(&err).unwrap().contains("broadcast option"), "{err}");
+    // With the option the kernel takes it.
+    let allowed = Socket::new(Domain::Ipv4, Type::Datagram, None).unwrap();
+    allowed
+        .set_option(witsock::SocketOption::Broadcast(true))
+        .unwrap();
+    allowed
+        .send_to(b"x", &to, witsock::SendFlags::EMPTY)
+        .unwrap();
+}
+
+/// Runs `f` on a thread of its own without the capabilities `caps` in its
+/// effective set: Linux keeps capabilities per thread, so the rest of the
+/// tests keep theirs. As root, that makes the kernel's permission checks
+/// apply as they do to an unprivileged user.
+#[cfg(target_os = "linux")]
+fn without_capabilities<T: Send + 'static>(
+    caps: &'static [u32],
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    std::thread::spawn(move || {
+        let mut header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [Data::default(); 2];
+        // SAFETY: capget(2) and capset(2) on this thread, with a version 3
+        // header and the two data words it reads and writes.
+        unsafe {
+            assert_eq!(
+                libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
+                0,
+                "capget"
+            );
+            for &cap in caps {
+                data[(cap / 32) as usize].effective &= !(1 << (cap % 32));
+            }
+            assert_eq!(
+                libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()),
+                0,
+                "capset"
+            );
+        }
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+const CAP_DAC_OVERRIDE: u32 = 1;
+#[cfg(target_os = "linux")]
+const CAP_DAC_READ_SEARCH: u32 = 2;
+#[cfg(target_os = "linux")]
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_real_bind_to_a_privileged_port_is_explained() {
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024);
+    if start < 2 {
+        eprintln!("skipped: ip_unprivileged_port_start is {start}, no port is privileged");
+        return;
+    }
+    let result = without_capabilities(&[CAP_NET_BIND_SERVICE], || {
+        let socket = Socket::new(Domain::Ipv4, Type::Stream, None).unwrap();
+        socket.bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 1))))
+    });
+    let err = result.expect_err("a bind to port 1 without CAP_NET_BIND_SERVICE");
+    assert_eq!(err.code(), AccessDenied);
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    assert!(
+        err.to_string().starts_with(&format!(
+            "bind 127.0.0.1:1: access denied (EACCES, errno {}); ports below",
+            libc::EACCES
+        )),
+        "{err}"
+    );
+    assert!(hint_of(&err).unwrap().contains("CAP_NET_BIND_SERVICE"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_real_unix_bind_in_a_read_only_directory_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("witsock-denied-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let path = dir.join("denied.sock");
+    let addr = SockAddr::unix(&path).unwrap();
+    let result = without_capabilities(&[CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH], move || {
+        let socket = Socket::new(Domain::Unix, Type::Stream, None).unwrap();
+        socket.bind(&addr)
+    });
+    std::fs::remove_dir(&dir).unwrap();
+    let err = result.expect_err("a bind in a directory without write permission");
+    assert_eq!(err.code(), AccessDenied);
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    assert!(
+        hint_of(&err)
+            .unwrap()
+            .contains("permissions of the socket path"),
+        "{err}"
+    );
+}

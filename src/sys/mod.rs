@@ -31,6 +31,9 @@
 //!   already mapped by the host, and its names are the host's, fetched
 //!   once), and what messages call a raw code (`errno`, `wasi error-code`,
 //!   `host errno`).
+//! - `hint`: what usually causes an error, for its message: natively, for
+//!   an `access-denied` the kernel returned on a bind, connect or send
+//!   (the host's kernel, firewall or permissions); `None` elsewhere.
 //! - `capabilities`: the backend's [`Capabilities`](crate::Capabilities).
 //! - the same auto traits on every backend: `Socket`, `SockAddr`, `Error`,
 //!   `PollEntry`, `RecvMeta`, `Capabilities` and the batch datagrams are

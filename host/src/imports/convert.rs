@@ -1,19 +1,112 @@
-//! Conversions between the generated WIT types and witsock's.
+//! Conversions between the generated WIT types and witsock's, from
+//! witsock's mirror tables (see `witsock::mirror`), which the guest side
+//! of the `imports` backend feeds its own generators.
 //!
 //! WIT-side enums are matched exhaustively (a case added to the WIT does
-//! not compile until it is mapped); witsock's enums are `non_exhaustive`,
-//! so their matches end in a fallback, and the tests below check that no
-//! case of theirs reaches it.
+//! not compile until witsock and its table have it, and a case added to
+//! witsock lands in its table and does not compile until the WIT has it).
+//! witsock's enums are mostly `non_exhaustive`, so their matches end in a
+//! fallback, which the table makes unreachable; the tests below check that
+//! each table direction round-trips every case.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use witsock::{
-    Domain, ErrorCode, Interest, OptionName, Readiness, RecvFlags, SendFlags, Shutdown, SockAddr,
-    SocketOption, Support, Type,
+use witsock::mirror::{
+    ipv4_from_wit, ipv4_to_wit, ipv6_from_wit, ipv6_to_wit, nanos_from_wit, nanos_to_wit,
+    size_from_wit, size_to_wit,
 };
+use witsock::{ErrorCode, SockAddr, SocketOption, Type};
 
 use super::bindings::witsock::sockets::types as wt;
+
+/// Maps an enum whose cases the WIT type has under the same names, both
+/// ways: `mirror_enum!(total|partial to, from, WitType, [Ours] Case, …)`.
+/// `partial` is for a `non_exhaustive` witsock enum: `to` returns an
+/// `Option`, `None` in a fallback no case of the table reaches.
+macro_rules! mirror_enum {
+    (total $to:ident, $from:ident, $theirs:ty, [$ours:ty] $($case:ident),* $(,)?) => {
+        #[inline]
+        #[allow(dead_code)] // The host needs one direction, the tests both.
+        pub(crate) fn $to(value: $ours) -> $theirs {
+            match value {
+                $(<$ours>::$case => <$theirs>::$case,)*
+            }
+        }
+
+        mirror_enum!(@from $from, $theirs, [$ours] $($case),*);
+    };
+    (partial $to:ident, $from:ident, $theirs:ty, [$ours:ty] $($case:ident),* $(,)?) => {
+        #[inline]
+        #[allow(dead_code)] // The host needs one direction, the tests both.
+        pub(crate) fn $to(value: $ours) -> Option<$theirs> {
+            match value {
+                $(<$ours>::$case => Some(<$theirs>::$case),)*
+                _ => None,
+            }
+        }
+
+        mirror_enum!(@from $from, $theirs, [$ours] $($case),*);
+    };
+    (@from $from:ident, $theirs:ty, [$ours:ty] $($case:ident),*) => {
+        #[inline]
+        #[allow(dead_code)] // The host needs one direction, the tests both.
+        pub(crate) fn $from(value: $theirs) -> $ours {
+            match value {
+                $(<$theirs>::$case => <$ours>::$case,)*
+            }
+        }
+    };
+}
+
+/// Maps a flags type whose flags the WIT type has under the same names,
+/// both ways, flag by flag: `mirror_flags!(to, from, WitType, [Ours] FLAG,
+/// …)`.
+macro_rules! mirror_flags {
+    ($to:ident, $from:ident, $theirs:ty, [$ours:ty] $($flag:ident),* $(,)?) => {
+        #[inline]
+        #[allow(dead_code)] // The host needs one direction, the tests both.
+        pub(crate) fn $to(flags: $ours) -> $theirs {
+            let mut out = <$theirs>::empty();
+            $(if flags.contains(<$ours>::$flag) {
+                out |= <$theirs>::$flag;
+            })*
+            out
+        }
+
+        #[inline]
+        #[allow(dead_code)] // The host needs one direction, the tests both.
+        pub(crate) fn $from(flags: $theirs) -> $ours {
+            let mut out = <$ours>::EMPTY;
+            $(if flags.contains(<$theirs>::$flag) {
+                out |= <$ours>::$flag;
+            })*
+            out
+        }
+    };
+}
+
+witsock::__for_each_error_code!(mirror_enum partial error_code_to_wit, error_code_from_wit, wt::ErrorCode,);
+witsock::__for_each_option_name!(mirror_enum partial option_name_to_wit, option_name, wt::OptionName,);
+witsock::__for_each_address_family!(mirror_enum partial domain_to_wit, domain, wt::AddressFamily,);
+witsock::__for_each_socket_type!(mirror_enum partial socket_type_to_wit, socket_type, wt::SocketType,);
+witsock::__for_each_protocol!(mirror_enum partial protocol_to_wit, protocol, wt::Protocol,);
+witsock::__for_each_shutdown_how!(mirror_enum total shutdown_to_wit, shutdown, wt::ShutdownHow,);
+witsock::__for_each_support!(mirror_enum total support, support_from_wit, wt::Support,);
+
+witsock::__for_each_receive_flag!(mirror_flags recv_flags_to_wit, recv_flags, wt::ReceiveFlags,);
+witsock::__for_each_send_flag!(mirror_flags send_flags_to_wit, send_flags, wt::SendFlags,);
+witsock::__for_each_interest_flag!(mirror_flags interest_to_wit, interest, wt::Interest,);
+witsock::__for_each_readiness_flag!(mirror_flags readiness, readiness_from_wit, wt::Readiness,);
+
+witsock::__mirror_ip_socket_addresses!(pub(crate) wt::Ipv4SocketAddress, wt::Ipv6SocketAddress);
+
+/// The WIT code of a witsock code (`other` in the fallback no code
+/// reaches).
+#[inline]
+pub(crate) fn error_code(code: ErrorCode) -> wt::ErrorCode {
+    error_code_to_wit(code).unwrap_or(wt::ErrorCode::Other)
+}
 
 /// A WIT error with its native code.
 #[inline]
@@ -22,6 +115,13 @@ pub(crate) fn error(e: witsock::Error) -> wt::Error {
         code: error_code(e.code()),
         os_error: e.raw_os_error(),
     }
+}
+
+/// The witsock error of a WIT error, with its native code.
+#[inline]
+fn error_from_wit(e: wt::Error) -> witsock::Error {
+    let wt::Error { code, os_error } = e;
+    witsock::Error::with_raw(error_code_from_wit(code), os_error.unwrap_or(0))
 }
 
 /// A WIT error without a native code: a refusal of the host's own.
@@ -33,187 +133,6 @@ pub(crate) fn refusal(code: wt::ErrorCode) -> wt::Error {
     }
 }
 
-pub(crate) fn error_code(code: ErrorCode) -> wt::ErrorCode {
-    use wt::ErrorCode as W;
-    match code {
-        ErrorCode::WouldBlock => W::WouldBlock,
-        ErrorCode::InProgress => W::InProgress,
-        ErrorCode::AlreadyInProgress => W::AlreadyInProgress,
-        ErrorCode::Interrupted => W::Interrupted,
-        ErrorCode::AddressInUse => W::AddressInUse,
-        ErrorCode::AddressNotAvailable => W::AddressNotAvailable,
-        ErrorCode::ConnectionRefused => W::ConnectionRefused,
-        ErrorCode::ConnectionReset => W::ConnectionReset,
-        ErrorCode::ConnectionAborted => W::ConnectionAborted,
-        ErrorCode::NotConnected => W::NotConnected,
-        ErrorCode::AlreadyConnected => W::AlreadyConnected,
-        ErrorCode::TimedOut => W::TimedOut,
-        ErrorCode::HostUnreachable => W::HostUnreachable,
-        ErrorCode::NetworkUnreachable => W::NetworkUnreachable,
-        ErrorCode::NetworkDown => W::NetworkDown,
-        ErrorCode::AccessDenied => W::AccessDenied,
-        ErrorCode::InvalidArgument => W::InvalidArgument,
-        ErrorCode::InvalidState => W::InvalidState,
-        ErrorCode::MessageSize => W::MessageSize,
-        ErrorCode::NoBufferSpace => W::NoBufferSpace,
-        ErrorCode::TooManySockets => W::TooManySockets,
-        ErrorCode::AddressFamilyNotSupported => W::AddressFamilyNotSupported,
-        ErrorCode::ProtocolNotSupported => W::ProtocolNotSupported,
-        ErrorCode::OptionNotSupported => W::OptionNotSupported,
-        ErrorCode::OperationNotSupported => W::OperationNotSupported,
-        ErrorCode::Shutdown => W::Shutdown,
-        ErrorCode::NotASocket => W::NotASocket,
-        ErrorCode::NameUnresolvable => W::NameUnresolvable,
-        ErrorCode::TemporaryResolverFailure => W::TemporaryResolverFailure,
-        ErrorCode::PermanentResolverFailure => W::PermanentResolverFailure,
-        ErrorCode::Unsupported => W::Unsupported,
-        _ => W::Other,
-    }
-}
-
-fn error_code_from_wit(code: wt::ErrorCode) -> ErrorCode {
-    use wt::ErrorCode as W;
-    match code {
-        W::WouldBlock => ErrorCode::WouldBlock,
-        W::InProgress => ErrorCode::InProgress,
-        W::AlreadyInProgress => ErrorCode::AlreadyInProgress,
-        W::Interrupted => ErrorCode::Interrupted,
-        W::AddressInUse => ErrorCode::AddressInUse,
-        W::AddressNotAvailable => ErrorCode::AddressNotAvailable,
-        W::ConnectionRefused => ErrorCode::ConnectionRefused,
-        W::ConnectionReset => ErrorCode::ConnectionReset,
-        W::ConnectionAborted => ErrorCode::ConnectionAborted,
-        W::NotConnected => ErrorCode::NotConnected,
-        W::AlreadyConnected => ErrorCode::AlreadyConnected,
-        W::TimedOut => ErrorCode::TimedOut,
-        W::HostUnreachable => ErrorCode::HostUnreachable,
-        W::NetworkUnreachable => ErrorCode::NetworkUnreachable,
-        W::NetworkDown => ErrorCode::NetworkDown,
-        W::AccessDenied => ErrorCode::AccessDenied,
-        W::InvalidArgument => ErrorCode::InvalidArgument,
-        W::InvalidState => ErrorCode::InvalidState,
-        W::MessageSize => ErrorCode::MessageSize,
-        W::NoBufferSpace => ErrorCode::NoBufferSpace,
-        W::TooManySockets => ErrorCode::TooManySockets,
-        W::AddressFamilyNotSupported => ErrorCode::AddressFamilyNotSupported,
-        W::ProtocolNotSupported => ErrorCode::ProtocolNotSupported,
-        W::OptionNotSupported => ErrorCode::OptionNotSupported,
-        W::OperationNotSupported => ErrorCode::OperationNotSupported,
-        W::Shutdown => ErrorCode::Shutdown,
-        W::NotASocket => ErrorCode::NotASocket,
-        W::NameUnresolvable => ErrorCode::NameUnresolvable,
-        W::TemporaryResolverFailure => ErrorCode::TemporaryResolverFailure,
-        W::PermanentResolverFailure => ErrorCode::PermanentResolverFailure,
-        W::Unsupported => ErrorCode::Unsupported,
-        W::Other => ErrorCode::Other,
-    }
-}
-
-pub(crate) fn domain(family: wt::AddressFamily) -> Domain {
-    match family {
-        wt::AddressFamily::Ipv4 => Domain::Ipv4,
-        wt::AddressFamily::Ipv6 => Domain::Ipv6,
-        wt::AddressFamily::Unix => Domain::Unix,
-    }
-}
-
-pub(crate) fn socket_type(ty: wt::SocketType) -> Type {
-    match ty {
-        wt::SocketType::Stream => Type::Stream,
-        wt::SocketType::Datagram => Type::Datagram,
-        wt::SocketType::SeqPacket => Type::SeqPacket,
-    }
-}
-
-/// `None` for a type witsock gained after this host was written.
-fn socket_type_to_wit(ty: Type) -> Option<wt::SocketType> {
-    match ty {
-        Type::Stream => Some(wt::SocketType::Stream),
-        Type::Datagram => Some(wt::SocketType::Datagram),
-        Type::SeqPacket => Some(wt::SocketType::SeqPacket),
-        _ => None,
-    }
-}
-
-pub(crate) fn protocol(protocol: wt::Protocol) -> witsock::Protocol {
-    match protocol {
-        wt::Protocol::Tcp => witsock::Protocol::Tcp,
-        wt::Protocol::Udp => witsock::Protocol::Udp,
-    }
-}
-
-pub(crate) fn shutdown(how: wt::ShutdownHow) -> Shutdown {
-    match how {
-        wt::ShutdownHow::Read => Shutdown::Read,
-        wt::ShutdownHow::Write => Shutdown::Write,
-        wt::ShutdownHow::Both => Shutdown::Both,
-    }
-}
-
-pub(crate) fn support(support: Support) -> wt::Support {
-    match support {
-        Support::Native => wt::Support::Native,
-        Support::Emulated => wt::Support::Emulated,
-        Support::Unsupported => wt::Support::Unsupported,
-    }
-}
-
-/// The bits of a WIT flags value: flag `i` is bit `1 << i`, as witsock
-/// lays out its own flags.
-fn flag_bits(words: [u32; 1]) -> u32 {
-    words[0]
-}
-
-pub(crate) fn send_flags(flags: wt::SendFlags) -> SendFlags {
-    let bits = flag_bits(flags.as_array());
-    let mut out = SendFlags::EMPTY;
-    for (_, flag) in SendFlags::FLAGS {
-        if bits & u32::from(flag.bits()) != 0 {
-            out |= *flag;
-        }
-    }
-    out
-}
-
-pub(crate) fn recv_flags(flags: wt::ReceiveFlags) -> RecvFlags {
-    let bits = flag_bits(flags.as_array());
-    let mut out = RecvFlags::EMPTY;
-    for (_, flag) in RecvFlags::FLAGS {
-        if bits & u32::from(flag.bits()) != 0 {
-            out |= *flag;
-        }
-    }
-    out
-}
-
-pub(crate) fn interest(interest: wt::Interest) -> Interest {
-    let mut out = Interest::EMPTY;
-    if interest.contains(wt::Interest::READABLE) {
-        out |= Interest::READABLE;
-    }
-    if interest.contains(wt::Interest::WRITABLE) {
-        out |= Interest::WRITABLE;
-    }
-    out
-}
-
-pub(crate) fn readiness(readiness: Readiness) -> wt::Readiness {
-    let mut out = wt::Readiness::empty();
-    if readiness.is_readable() {
-        out |= wt::Readiness::READABLE;
-    }
-    if readiness.is_writable() {
-        out |= wt::Readiness::WRITABLE;
-    }
-    if readiness.is_error() {
-        out |= wt::Readiness::ERROR;
-    }
-    if readiness.is_hang_up() {
-        out |= wt::Readiness::HANG_UP;
-    }
-    out
-}
-
 /// The path of a WIT Unix address (bytes, as the kernel takes them).
 pub(crate) fn unix_path(bytes: &[u8]) -> witsock::Result<&std::path::Path> {
     use std::os::unix::ffi::OsStrExt;
@@ -221,21 +140,6 @@ pub(crate) fn unix_path(bytes: &[u8]) -> witsock::Result<&std::path::Path> {
         return Err(witsock::Error::new(ErrorCode::InvalidArgument));
     }
     Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
-}
-
-pub(crate) fn ipv4(a: &wt::Ipv4SocketAddress) -> SocketAddrV4 {
-    let (b0, b1, b2, b3) = a.address;
-    SocketAddrV4::new(Ipv4Addr::new(b0, b1, b2, b3), a.port)
-}
-
-pub(crate) fn ipv6(a: &wt::Ipv6SocketAddress) -> SocketAddrV6 {
-    let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
-    SocketAddrV6::new(
-        Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7),
-        a.port,
-        a.flow_info,
-        a.scope_id,
-    )
 }
 
 /// The WIT form of a socket address the kernel reported (an unknown family
@@ -260,221 +164,290 @@ pub(crate) fn address_to_wit(addr: &SockAddr) -> wt::SocketAddress {
 
 pub(crate) fn ip_to_wit(ip: SocketAddr) -> wt::SocketAddress {
     match ip {
-        SocketAddr::V4(a) => {
-            let [b0, b1, b2, b3] = a.ip().octets();
-            wt::SocketAddress::Ipv4(wt::Ipv4SocketAddress {
-                port: a.port(),
-                address: (b0, b1, b2, b3),
-            })
-        }
-        SocketAddr::V6(a) => {
-            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
-            wt::SocketAddress::Ipv6(wt::Ipv6SocketAddress {
-                port: a.port(),
-                flow_info: a.flowinfo(),
-                address: (s0, s1, s2, s3, s4, s5, s6, s7),
-                scope_id: a.scope_id(),
-            })
-        }
+        SocketAddr::V4(a) => wt::SocketAddress::Ipv4(ipv4_socket_address_to_wit(&a)),
+        SocketAddr::V6(a) => wt::SocketAddress::Ipv6(ipv6_socket_address_to_wit(&a)),
     }
 }
 
-pub(crate) fn option_name(name: wt::OptionName) -> OptionName {
-    use wt::OptionName as W;
-    match name {
-        W::ReuseAddress => OptionName::ReuseAddress,
-        W::ReusePort => OptionName::ReusePort,
-        W::KeepAlive => OptionName::KeepAlive,
-        W::Linger => OptionName::Linger,
-        W::ReceiveBufferSize => OptionName::ReceiveBufferSize,
-        W::SendBufferSize => OptionName::SendBufferSize,
-        W::ReceiveTimeout => OptionName::ReceiveTimeout,
-        W::SendTimeout => OptionName::SendTimeout,
-        W::Broadcast => OptionName::Broadcast,
-        W::Error => OptionName::Error,
-        W::SocketType => OptionName::SocketType,
-        W::NoDelay => OptionName::NoDelay,
-        W::KeepAliveIdle => OptionName::KeepAliveIdle,
-        W::KeepAliveInterval => OptionName::KeepAliveInterval,
-        W::KeepAliveCount => OptionName::KeepAliveCount,
-        W::DeferAccept => OptionName::DeferAccept,
-        W::Ipv6Only => OptionName::Ipv6Only,
-        W::HopLimit => OptionName::HopLimit,
-        W::MulticastTtlV4 => OptionName::MulticastTtlV4,
-        W::MulticastLoopV4 => OptionName::MulticastLoopV4,
-        W::MulticastHopsV6 => OptionName::MulticastHopsV6,
-        W::MulticastLoopV6 => OptionName::MulticastLoopV6,
-        W::JoinMulticastV4 => OptionName::JoinMulticastV4,
-        W::LeaveMulticastV4 => OptionName::LeaveMulticastV4,
-        W::JoinMulticastV6 => OptionName::JoinMulticastV6,
-        W::LeaveMulticastV6 => OptionName::LeaveMulticastV6,
+/// An option payload and its WIT form. `to_wit` is `None` only in the
+/// fallback of a `non_exhaustive` witsock enum, which no case reaches.
+trait Mirror<W>: Sized {
+    fn to_wit(self) -> Option<W>;
+    fn from_wit(value: W) -> Self;
+}
+
+/// Payloads that are the same type on both sides.
+macro_rules! same_payload {
+    ($($ty:ty),*) => {$(
+        impl Mirror<$ty> for $ty {
+            #[inline]
+            fn to_wit(self) -> Option<$ty> {
+                Some(self)
+            }
+            #[inline]
+            fn from_wit(value: $ty) -> $ty {
+                value
+            }
+        }
+    )*};
+}
+
+same_payload!(bool, u8, u32);
+
+/// Payloads that convert with a pair of functions.
+macro_rules! payload {
+    ($($ours:ty => $theirs:ty: $to:expr, $from:expr;)*) => {$(
+        impl Mirror<$theirs> for $ours {
+            #[inline]
+            fn to_wit(self) -> Option<$theirs> {
+                $to(self)
+            }
+            #[inline]
+            fn from_wit(value: $theirs) -> $ours {
+                $from(value)
+            }
+        }
+    )*};
+}
+
+payload! {
+    Duration => u64: |d| Some(nanos_to_wit(d)), nanos_from_wit;
+    usize => u64: |n| Some(size_to_wit(n)), size_from_wit;
+    Ipv4Addr => wt::Ipv4Address: |ip| Some(ipv4_to_wit(ip)), ipv4_from_wit;
+    Ipv6Addr => wt::Ipv6Address: |ip| Some(ipv6_to_wit(ip)), ipv6_from_wit;
+    Type => wt::SocketType: socket_type_to_wit, socket_type;
+    witsock::Error => wt::Error: |e| Some(error(e)), error_from_wit;
+}
+
+impl<T: Mirror<W>, W> Mirror<Option<W>> for Option<T> {
+    #[inline]
+    fn to_wit(self) -> Option<Option<W>> {
+        match self {
+            Some(value) => Some(Some(value.to_wit()?)),
+            None => Some(None),
+        }
+    }
+    #[inline]
+    fn from_wit(value: Option<W>) -> Option<T> {
+        value.map(T::from_wit)
     }
 }
 
-/// `None` for an option witsock gained after this host was written.
-pub(crate) fn option_name_to_wit(name: OptionName) -> Option<wt::OptionName> {
-    use wt::OptionName as W;
-    Some(match name {
-        OptionName::ReuseAddress => W::ReuseAddress,
-        OptionName::ReusePort => W::ReusePort,
-        OptionName::KeepAlive => W::KeepAlive,
-        OptionName::Linger => W::Linger,
-        OptionName::ReceiveBufferSize => W::ReceiveBufferSize,
-        OptionName::SendBufferSize => W::SendBufferSize,
-        OptionName::ReceiveTimeout => W::ReceiveTimeout,
-        OptionName::SendTimeout => W::SendTimeout,
-        OptionName::Broadcast => W::Broadcast,
-        OptionName::Error => W::Error,
-        OptionName::SocketType => W::SocketType,
-        OptionName::NoDelay => W::NoDelay,
-        OptionName::KeepAliveIdle => W::KeepAliveIdle,
-        OptionName::KeepAliveInterval => W::KeepAliveInterval,
-        OptionName::KeepAliveCount => W::KeepAliveCount,
-        OptionName::DeferAccept => W::DeferAccept,
-        OptionName::Ipv6Only => W::Ipv6Only,
-        OptionName::HopLimit => W::HopLimit,
-        OptionName::MulticastTtlV4 => W::MulticastTtlV4,
-        OptionName::MulticastLoopV4 => W::MulticastLoopV4,
-        OptionName::MulticastHopsV6 => W::MulticastHopsV6,
-        OptionName::MulticastLoopV6 => W::MulticastLoopV6,
-        OptionName::JoinMulticastV4 => W::JoinMulticastV4,
-        OptionName::LeaveMulticastV4 => W::LeaveMulticastV4,
-        OptionName::JoinMulticastV6 => W::JoinMulticastV6,
-        OptionName::LeaveMulticastV6 => W::LeaveMulticastV6,
-        _ => return None,
-    })
-}
+/// `option` and `option_to_wit`, from the option value table.
+macro_rules! mirror_options {
+    ([$ours:ty] values { $($case:ident),* } memberships { $($m:ident: $rec:ident),* }) => {
+        /// The witsock option a WIT value sets (checked by
+        /// `Socket::set_option`).
+        #[inline]
+        pub(crate) fn option(value: &wt::OptionValue) -> SocketOption {
+            match *value {
+                $(wt::OptionValue::$case(value) => SocketOption::$case(Mirror::from_wit(value)),)*
+                $(wt::OptionValue::$m(wt::$rec { group, interface }) => SocketOption::$m {
+                    group: Mirror::from_wit(group),
+                    interface: Mirror::from_wit(interface),
+                },)*
+            }
+        }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// A byte count as the kernel takes it; anything past `usize` is out of
-/// range, which `validate` rejects.
-fn size(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-fn ipv4_addr((a, b, c, d): wt::Ipv4Address) -> Ipv4Addr {
-    Ipv4Addr::new(a, b, c, d)
-}
-
-fn ipv6_addr((a, b, c, d, e, f, g, h): wt::Ipv6Address) -> Ipv6Addr {
-    Ipv6Addr::new(a, b, c, d, e, f, g, h)
-}
-
-fn ipv4_to_wit(ip: Ipv4Addr) -> wt::Ipv4Address {
-    let [a, b, c, d] = ip.octets();
-    (a, b, c, d)
-}
-
-fn ipv6_to_wit(ip: Ipv6Addr) -> wt::Ipv6Address {
-    let [a, b, c, d, e, f, g, h] = ip.segments();
-    (a, b, c, d, e, f, g, h)
-}
-
-/// The witsock option a WIT value sets (checked by `Socket::set_option`).
-pub(crate) fn option(value: &wt::OptionValue) -> SocketOption {
-    use wt::OptionValue as V;
-    match *value {
-        V::ReuseAddress(b) => SocketOption::ReuseAddress(b),
-        V::ReusePort(b) => SocketOption::ReusePort(b),
-        V::KeepAlive(b) => SocketOption::KeepAlive(b),
-        V::Linger(ns) => SocketOption::Linger(ns.map(Duration::from_nanos)),
-        V::ReceiveBufferSize(n) => SocketOption::ReceiveBufferSize(size(n)),
-        V::SendBufferSize(n) => SocketOption::SendBufferSize(size(n)),
-        V::ReceiveTimeout(ns) => SocketOption::ReceiveTimeout(ns.map(Duration::from_nanos)),
-        V::SendTimeout(ns) => SocketOption::SendTimeout(ns.map(Duration::from_nanos)),
-        V::Broadcast(b) => SocketOption::Broadcast(b),
-        V::Error(e) => SocketOption::Error(e.map(|e| {
-            witsock::Error::with_raw(error_code_from_wit(e.code), e.os_error.unwrap_or(0))
-        })),
-        V::SocketType(t) => SocketOption::SocketType(socket_type(t)),
-        V::NoDelay(b) => SocketOption::NoDelay(b),
-        V::KeepAliveIdle(ns) => SocketOption::KeepAliveIdle(Duration::from_nanos(ns)),
-        V::KeepAliveInterval(ns) => SocketOption::KeepAliveInterval(Duration::from_nanos(ns)),
-        V::KeepAliveCount(n) => SocketOption::KeepAliveCount(n),
-        V::DeferAccept(ns) => SocketOption::DeferAccept(Duration::from_nanos(ns)),
-        V::Ipv6Only(b) => SocketOption::Ipv6Only(b),
-        V::HopLimit(n) => SocketOption::HopLimit(n),
-        V::MulticastTtlV4(n) => SocketOption::MulticastTtlV4(n),
-        V::MulticastLoopV4(b) => SocketOption::MulticastLoopV4(b),
-        V::MulticastHopsV6(n) => SocketOption::MulticastHopsV6(n),
-        V::MulticastLoopV6(b) => SocketOption::MulticastLoopV6(b),
-        V::JoinMulticastV4(m) => SocketOption::JoinMulticastV4 {
-            group: ipv4_addr(m.group),
-            interface: ipv4_addr(m.interface),
-        },
-        V::LeaveMulticastV4(m) => SocketOption::LeaveMulticastV4 {
-            group: ipv4_addr(m.group),
-            interface: ipv4_addr(m.interface),
-        },
-        V::JoinMulticastV6(m) => SocketOption::JoinMulticastV6 {
-            group: ipv6_addr(m.group),
-            interface: m.interface,
-        },
-        V::LeaveMulticastV6(m) => SocketOption::LeaveMulticastV6 {
-            group: ipv6_addr(m.group),
-            interface: m.interface,
-        },
-    }
-}
-
-/// The WIT value of an option read from a socket; `None` for a value
-/// witsock gained after this host was written.
-pub(crate) fn option_to_wit(option: SocketOption) -> Option<wt::OptionValue> {
-    use wt::OptionValue as V;
-    Some(match option {
-        SocketOption::ReuseAddress(b) => V::ReuseAddress(b),
-        SocketOption::ReusePort(b) => V::ReusePort(b),
-        SocketOption::KeepAlive(b) => V::KeepAlive(b),
-        SocketOption::Linger(d) => V::Linger(d.map(nanos)),
-        SocketOption::ReceiveBufferSize(n) => V::ReceiveBufferSize(n as u64),
-        SocketOption::SendBufferSize(n) => V::SendBufferSize(n as u64),
-        SocketOption::ReceiveTimeout(d) => V::ReceiveTimeout(d.map(nanos)),
-        SocketOption::SendTimeout(d) => V::SendTimeout(d.map(nanos)),
-        SocketOption::Broadcast(b) => V::Broadcast(b),
-        SocketOption::Error(e) => V::Error(e.map(error)),
-        SocketOption::SocketType(t) => V::SocketType(socket_type_to_wit(t)?),
-        SocketOption::NoDelay(b) => V::NoDelay(b),
-        SocketOption::KeepAliveIdle(d) => V::KeepAliveIdle(nanos(d)),
-        SocketOption::KeepAliveInterval(d) => V::KeepAliveInterval(nanos(d)),
-        SocketOption::KeepAliveCount(n) => V::KeepAliveCount(n),
-        SocketOption::DeferAccept(d) => V::DeferAccept(nanos(d)),
-        SocketOption::Ipv6Only(b) => V::Ipv6Only(b),
-        SocketOption::HopLimit(n) => V::HopLimit(n),
-        SocketOption::MulticastTtlV4(n) => V::MulticastTtlV4(n),
-        SocketOption::MulticastLoopV4(b) => V::MulticastLoopV4(b),
-        SocketOption::MulticastHopsV6(n) => V::MulticastHopsV6(n),
-        SocketOption::MulticastLoopV6(b) => V::MulticastLoopV6(b),
-        SocketOption::JoinMulticastV4 { group, interface } => V::JoinMulticastV4(wt::MulticastV4 {
-            group: ipv4_to_wit(group),
-            interface: ipv4_to_wit(interface),
-        }),
-        SocketOption::LeaveMulticastV4 { group, interface } => {
-            V::LeaveMulticastV4(wt::MulticastV4 {
-                group: ipv4_to_wit(group),
-                interface: ipv4_to_wit(interface),
+        /// The WIT value of an option read from a socket (`None` in the
+        /// fallback no option reaches).
+        #[inline]
+        pub(crate) fn option_to_wit(option: SocketOption) -> Option<wt::OptionValue> {
+            Some(match option {
+                $(SocketOption::$case(value) => wt::OptionValue::$case(value.to_wit()?),)*
+                $(SocketOption::$m { group, interface } => wt::OptionValue::$m(wt::$rec {
+                    group: group.to_wit()?,
+                    interface: interface.to_wit()?,
+                }),)*
+                _ => return None,
             })
         }
-        SocketOption::JoinMulticastV6 { group, interface } => V::JoinMulticastV6(wt::MulticastV6 {
-            group: ipv6_to_wit(group),
-            interface,
-        }),
-        SocketOption::LeaveMulticastV6 { group, interface } => {
-            V::LeaveMulticastV6(wt::MulticastV6 {
-                group: ipv6_to_wit(group),
-                interface,
-            })
-        }
-        _ => return None,
-    })
+    };
 }
+
+witsock::__for_each_option_value!(mirror_options);
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::sockets::Target;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use witsock::{
+        Domain, Interest, OptionName, Protocol, Readiness, RecvFlags, SendFlags, Shutdown, Support,
+    };
+
+    use super::*;
+
+    /// Asserts that both directions of an enum mapping round-trip every
+    /// case of the table, and that each case maps to its namesake.
+    macro_rules! enum_round_trips {
+        ($to:ident, $from:ident, $theirs:ty, [$ours:ty] $($case:ident),* $(,)?) => {{
+            let mut cases = 0;
+            $(
+                let (ours, theirs) = (<$ours>::$case, <$theirs>::$case);
+                assert_eq!(Option::from($to(ours)), Some(theirs), "{ours:?} to the WIT");
+                assert_eq!($from(theirs), ours, "{theirs:?} from the WIT");
+                assert_eq!(Option::from($to($from(theirs))), Some(theirs), "{theirs:?}");
+                assert_eq!(Option::from($to(ours)).map($from), Some(ours), "{ours:?}");
+                cases += 1;
+            )*
+            cases
+        }};
+    }
+
+    /// Asserts that both directions of a flags mapping round-trip every
+    /// flag of the table, and all of them at once, and that the WIT type
+    /// has no flag beyond the table's (its `Debug` names every flag of
+    /// `all()`).
+    macro_rules! flags_round_trip {
+        ($to:ident, $from:ident, $theirs:ty, [$ours:ty] $($flag:ident),* $(,)?) => {{
+            let mut all = <$ours>::EMPTY;
+            $(
+                let (ours, theirs) = (<$ours>::$flag, <$theirs>::$flag);
+                assert_eq!($to(ours), theirs, "{ours:?} to the WIT");
+                assert_eq!($from(theirs), ours, "{theirs:?} from the WIT");
+                all |= ours;
+            )*
+            assert_eq!($from(<$theirs>::all()), all);
+            assert_eq!($to(all), $to($from(<$theirs>::all())));
+            assert_eq!($from(<$theirs>::empty()), <$ours>::EMPTY);
+            let names: &[&str] = &[$(stringify!($flag)),*];
+            assert_eq!(
+                format!("{:?}", <$theirs>::all()),
+                format!("({})", names.join("|")),
+                "the WIT's flags are the table's"
+            );
+        }};
+    }
+
+    #[test]
+    fn every_enum_table_round_trips_both_ways() {
+        let n = witsock::__for_each_error_code!(
+            enum_round_trips error_code_to_wit, error_code_from_wit, wt::ErrorCode,
+        );
+        assert_eq!(n, ErrorCode::ALL.len());
+        let n = witsock::__for_each_option_name!(
+            enum_round_trips option_name_to_wit, option_name, wt::OptionName,
+        );
+        assert_eq!(n, OptionName::ALL.len());
+        let n = witsock::__for_each_address_family!(
+            enum_round_trips domain_to_wit, domain, wt::AddressFamily,
+        );
+        assert_eq!(n, Domain::ALL.len());
+        let n = witsock::__for_each_socket_type!(
+            enum_round_trips socket_type_to_wit, socket_type, wt::SocketType,
+        );
+        assert_eq!(n, Type::ALL.len());
+        let n = witsock::__for_each_protocol!(
+            enum_round_trips protocol_to_wit, protocol, wt::Protocol,
+        );
+        assert_eq!(n, Protocol::ALL.len());
+        let n = witsock::__for_each_shutdown_how!(
+            enum_round_trips shutdown_to_wit, shutdown, wt::ShutdownHow,
+        );
+        assert_eq!(n, Shutdown::ALL.len());
+        let n = witsock::__for_each_support!(
+            enum_round_trips support, support_from_wit, wt::Support,
+        );
+        assert_eq!(n, Support::ALL.len());
+    }
+
+    #[test]
+    fn every_flags_table_round_trips_both_ways() {
+        witsock::__for_each_receive_flag!(
+            flags_round_trip recv_flags_to_wit, recv_flags, wt::ReceiveFlags,
+        );
+        witsock::__for_each_send_flag!(
+            flags_round_trip send_flags_to_wit, send_flags, wt::SendFlags,
+        );
+        witsock::__for_each_interest_flag!(
+            flags_round_trip interest_to_wit, interest, wt::Interest,
+        );
+        witsock::__for_each_readiness_flag!(
+            flags_round_trip readiness, readiness_from_wit, wt::Readiness,
+        );
+        assert_eq!(RecvFlags::FLAGS.len(), 3);
+        assert_eq!(SendFlags::FLAGS.len(), 2);
+        assert_eq!(Interest::FLAGS.len(), 2);
+        assert_eq!(Readiness::FLAGS.len(), 4);
+    }
+
+    /// One value of every option, each with a payload that is not the
+    /// default.
+    fn one_of_each_option() -> Vec<SocketOption> {
+        let v4 = Ipv4Addr::new(239, 1, 2, 3);
+        let v6: Ipv6Addr = "ff02::1:2".parse().unwrap();
+        let refused = witsock::Error::with_raw(ErrorCode::ConnectionRefused, 111);
+        vec![
+            SocketOption::ReuseAddress(true),
+            SocketOption::ReusePort(true),
+            SocketOption::KeepAlive(true),
+            SocketOption::Linger(Some(Duration::from_secs(3))),
+            SocketOption::ReceiveBufferSize(65536),
+            SocketOption::SendBufferSize(1 << 20),
+            SocketOption::ReceiveTimeout(Some(Duration::from_millis(1500))),
+            SocketOption::SendTimeout(None),
+            SocketOption::Broadcast(true),
+            SocketOption::Error(Some(refused)),
+            SocketOption::SocketType(Type::SeqPacket),
+            SocketOption::NoDelay(true),
+            SocketOption::KeepAliveIdle(Duration::from_secs(60)),
+            SocketOption::KeepAliveInterval(Duration::from_secs(5)),
+            SocketOption::KeepAliveCount(9),
+            SocketOption::DeferAccept(Duration::from_secs(2)),
+            SocketOption::Ipv6Only(true),
+            SocketOption::HopLimit(17),
+            SocketOption::MulticastTtlV4(4),
+            SocketOption::MulticastLoopV4(false),
+            SocketOption::MulticastHopsV6(5),
+            SocketOption::MulticastLoopV6(false),
+            SocketOption::JoinMulticastV4 {
+                group: v4,
+                interface: Ipv4Addr::new(192, 0, 2, 1),
+            },
+            SocketOption::LeaveMulticastV4 {
+                group: v4,
+                interface: Ipv4Addr::UNSPECIFIED,
+            },
+            SocketOption::JoinMulticastV6 {
+                group: v6,
+                interface: 3,
+            },
+            SocketOption::LeaveMulticastV6 {
+                group: v6,
+                interface: 0,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_option_value_round_trips() {
+        let options = one_of_each_option();
+        let names: Vec<OptionName> = options.iter().map(SocketOption::name).collect();
+        assert_eq!(names, OptionName::ALL, "one value of each option, in order");
+        for value in options {
+            let wit = option_to_wit(value).expect("mapped");
+            assert_eq!(option(&wit), value, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn option_payloads_saturate_as_on_the_guest() {
+        let huge = Duration::MAX;
+        let wit = option_to_wit(SocketOption::KeepAliveIdle(huge)).unwrap();
+        assert!(matches!(wit, wt::OptionValue::KeepAliveIdle(u64::MAX)));
+        let set = option(&wt::OptionValue::ReceiveBufferSize(u64::MAX));
+        assert_eq!(set, SocketOption::ReceiveBufferSize(usize::MAX));
+        assert_eq!(
+            set.validate().unwrap_err().code(),
+            ErrorCode::InvalidArgument
+        );
+        let no_raw = option(&wt::OptionValue::Error(Some(refusal(wt::ErrorCode::Other))));
+        let SocketOption::Error(Some(e)) = no_raw else {
+            panic!("{no_raw:?}")
+        };
+        assert_eq!((e.code(), e.raw_os_error()), (ErrorCode::Other, None));
+    }
 
     #[test]
     fn every_error_code_has_its_own_wit_case() {

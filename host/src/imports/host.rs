@@ -63,8 +63,12 @@ pub(crate) struct SendTarget {
 /// The address a WIT address names, for the policy.
 pub(crate) fn target(addr: &wt::SocketAddress) -> Result<Target<'_>, wt::Error> {
     match addr {
-        wt::SocketAddress::Ipv4(a) => Ok(Target::Ip(SocketAddr::V4(convert::ipv4(a)))),
-        wt::SocketAddress::Ipv6(a) => Ok(Target::Ip(SocketAddr::V6(convert::ipv6(a)))),
+        wt::SocketAddress::Ipv4(a) => Ok(Target::Ip(SocketAddr::V4(
+            convert::ipv4_socket_address_from_wit(a),
+        ))),
+        wt::SocketAddress::Ipv6(a) => Ok(Target::Ip(SocketAddr::V6(
+            convert::ipv6_socket_address_from_wit(a),
+        ))),
         wt::SocketAddress::Unix(bytes) => Ok(Target::Path(
             convert::unix_path(bytes).map_err(convert::error)?,
         )),

@@ -6,10 +6,12 @@
 //! as long as Linux allows (107 bytes); a macOS host refuses what does not
 //! fit its own `sun_path` with `invalid-argument`.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
 
-use super::bindings::witsock::sockets::types::{
-    Ipv4SocketAddress, Ipv6SocketAddress, SocketAddressParam, SocketAddressResult,
+use super::bindings::witsock::sockets::types::{SocketAddressParam, SocketAddressResult};
+use super::convert::{
+    ipv4_socket_address_from_wit, ipv4_socket_address_to_wit, ipv6_socket_address_from_wit,
+    ipv6_socket_address_to_wit,
 };
 use crate::{Domain, Error, ErrorCode, Result};
 
@@ -147,8 +149,12 @@ impl RawAddr {
     pub(crate) fn as_wit(&self) -> Result<SocketAddressParam<'_>> {
         Ok(match self {
             RawAddr::Unknown => return Err(Error::new(ErrorCode::InvalidArgument)),
-            RawAddr::Ip(SocketAddr::V4(a)) => SocketAddressParam::Ipv4(ipv4_to_wit(a)),
-            RawAddr::Ip(SocketAddr::V6(a)) => SocketAddressParam::Ipv6(ipv6_to_wit(a)),
+            RawAddr::Ip(SocketAddr::V4(a)) => {
+                SocketAddressParam::Ipv4(ipv4_socket_address_to_wit(a))
+            }
+            RawAddr::Ip(SocketAddr::V6(a)) => {
+                SocketAddressParam::Ipv6(ipv6_socket_address_to_wit(a))
+            }
             RawAddr::Unix(_) => match (self.as_unix_path(), self.as_abstract_name()) {
                 (Some(path), _) => SocketAddressParam::Unix(path),
                 (None, Some(name)) => SocketAddressParam::UnixAbstract(name),
@@ -162,8 +168,12 @@ impl RawAddr {
     #[inline]
     pub(crate) fn from_wit(addr: &SocketAddressResult) -> RawAddr {
         match addr {
-            SocketAddressResult::Ipv4(a) => RawAddr::Ip(SocketAddr::V4(ipv4_from_wit(a))),
-            SocketAddressResult::Ipv6(a) => RawAddr::Ip(SocketAddr::V6(ipv6_from_wit(a))),
+            SocketAddressResult::Ipv4(a) => {
+                RawAddr::Ip(SocketAddr::V4(ipv4_socket_address_from_wit(a)))
+            }
+            SocketAddressResult::Ipv6(a) => {
+                RawAddr::Ip(SocketAddr::V6(ipv6_socket_address_from_wit(a)))
+            }
             SocketAddressResult::Unix(path) => {
                 let fits = &path[..path.len().min(SUN_PATH_LEN - 1)];
                 RawAddr::Unix(UnixName::new(false, fits))
@@ -175,37 +185,4 @@ impl RawAddr {
             SocketAddressResult::Unnamed => RawAddr::Unix(UnixName::unnamed()),
         }
     }
-}
-
-fn ipv4_to_wit(a: &SocketAddrV4) -> Ipv4SocketAddress {
-    let [b0, b1, b2, b3] = a.ip().octets();
-    Ipv4SocketAddress {
-        port: a.port(),
-        address: (b0, b1, b2, b3),
-    }
-}
-
-fn ipv6_to_wit(a: &SocketAddrV6) -> Ipv6SocketAddress {
-    let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
-    Ipv6SocketAddress {
-        port: a.port(),
-        flow_info: a.flowinfo(),
-        address: (s0, s1, s2, s3, s4, s5, s6, s7),
-        scope_id: a.scope_id(),
-    }
-}
-
-fn ipv4_from_wit(a: &Ipv4SocketAddress) -> SocketAddrV4 {
-    let (b0, b1, b2, b3) = a.address;
-    SocketAddrV4::new(Ipv4Addr::new(b0, b1, b2, b3), a.port)
-}
-
-fn ipv6_from_wit(a: &Ipv6SocketAddress) -> SocketAddrV6 {
-    let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
-    SocketAddrV6::new(
-        Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7),
-        a.port,
-        a.flow_info,
-        a.scope_id,
-    )
 }

@@ -35,9 +35,11 @@ pub(crate) use self::addr::RawAddr;
 
 use self::bindings::witsock::sockets::sockets as wit;
 use self::convert::{
-    error_from_wit, interest_to_wit, option_from_wit, option_name_to_wit, option_to_wit,
-    readiness_from_wit, recv_flags_to_wit, send_flags_to_wit, support_from_wit, type_to_wit,
+    error_from_wit, family_to_wit, interest_to_wit, option_from_wit, option_name_to_wit,
+    option_to_wit, protocol_to_wit, readiness_from_wit, recv_flags_to_wit, send_flags_to_wit,
+    shutdown_to_wit, support_from_wit, type_to_wit,
 };
+use crate::mirror::nanos_to_wit as nanos;
 
 #[allow(missing_docs, dead_code, unsafe_op_in_unsafe_fn, clippy::all)]
 mod bindings {
@@ -74,42 +76,12 @@ fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// Nanoseconds for the host; durations past u64 nanoseconds (585 years)
-/// wait as long as the host can.
-#[inline]
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 /// Copies `data` into the start of `buf`; returns the bytes copied.
 #[inline]
 fn copy_into(buf: &mut [u8], data: &[u8]) -> usize {
     let n = data.len().min(buf.len());
     buf[..n].copy_from_slice(&data[..n]);
     n
-}
-
-fn family_to_wit(domain: Domain) -> wit::AddressFamily {
-    match domain {
-        Domain::Ipv4 => wit::AddressFamily::Ipv4,
-        Domain::Ipv6 => wit::AddressFamily::Ipv6,
-        Domain::Unix => wit::AddressFamily::Unix,
-    }
-}
-
-fn protocol_to_wit(protocol: Protocol) -> wit::Protocol {
-    match protocol {
-        Protocol::Tcp => wit::Protocol::Tcp,
-        Protocol::Udp => wit::Protocol::Udp,
-    }
-}
-
-fn shutdown_to_wit(how: Shutdown) -> wit::ShutdownHow {
-    match how {
-        Shutdown::Read => wit::ShutdownHow::Read,
-        Shutdown::Write => wit::ShutdownHow::Write,
-        Shutdown::Both => wit::ShutdownHow::Both,
-    }
 }
 
 impl Socket {
@@ -332,7 +304,7 @@ impl Socket {
             .inner
             .get_option(option_name_to_wit(name))
             .map_err(error_from_wit)?;
-        option_from_wit(value)
+        Ok(option_from_wit(value))
     }
 
     pub(crate) fn wait(&self, interest: Interest, timeout: Option<Duration>) -> Result<Readiness> {
@@ -422,6 +394,18 @@ pub(crate) fn capabilities() -> &'static Capabilities {
 
 /// Raw codes here are the host's errnos.
 pub(crate) const RAW_CODE_KIND: &str = "host errno";
+
+/// No hints here: a host's errno is about the host's system, which the
+/// guest does not see, and a host's policy refusal has no errno.
+#[inline]
+pub(crate) fn hint(
+    _code: ErrorCode,
+    _raw: i32,
+    _op: Option<crate::Operation>,
+    _target: crate::error::HintTarget,
+) -> Option<&'static str> {
+    None
+}
 
 /// The name of one of the host's errnos (`EADDRINUSE`), from the host's
 /// table, fetched on first use.

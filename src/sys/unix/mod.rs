@@ -19,11 +19,13 @@ use crate::{
 mod addr;
 mod batch;
 mod errno;
+mod hint;
 mod options;
 pub(crate) mod resolve;
 
 pub(crate) use self::addr::RawAddr;
 pub use self::errno::{errno_name, error_code, ERRNO_NAMES};
+pub(crate) use self::hint::hint;
 
 /// Raw codes here are errnos.
 pub(crate) const RAW_CODE_KIND: &str = "errno";

@@ -61,6 +61,17 @@ pub use self::error_table::{errno_name, error_code};
 
 /// Raw codes here are wasi:sockets `error-code` discriminants.
 pub(crate) const RAW_CODE_KIND: &str = "wasi error-code";
+
+/// No hints here: what causes a wasi:sockets error is the host's to say.
+#[inline]
+pub(crate) fn hint(
+    _code: ErrorCode,
+    _raw: i32,
+    _op: Option<crate::Operation>,
+    _target: crate::error::HintTarget,
+) -> Option<&'static str> {
+    None
+}
 pub(crate) use self::poll::{poll, PollEntry};
 pub(crate) use self::resolve::{resolve, ResolvedAddrs};
 
