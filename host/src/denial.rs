@@ -98,6 +98,8 @@ pub enum Grant {
     UnixDir(PathBuf),
     /// Socket pairs.
     SocketPairs,
+    /// TCP (`true`) or UDP sockets, turned off.
+    Protocol(bool),
     /// Name lookup.
     NameLookup,
     /// Joining multicast groups.

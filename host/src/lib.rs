@@ -427,6 +427,15 @@ impl Compiled {
         })
     }
 
+    /// The names of the interfaces the component imports.
+    pub(crate) fn imports(&self) -> Vec<String> {
+        self.component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// Sets the store's deadline from `limits` (none: as good as never),
     /// starting the engine's epoch ticker if it is needed and not yet
     /// running. It stops once the engine is gone.

@@ -1,26 +1,35 @@
 //! `witsock-host`: run a wasm32-wasip2 component under a socket policy, or
 //! the conformance matrix across witsock's backends.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use witsock_conformance::differential::Program;
 use witsock_conformance::Backend;
 use witsock_host::conformance::{Column, Matrix};
+use witsock_host::denial::{DeniedOperation, Grant};
 use witsock_host::differential;
+use witsock_host::imports::AddressUse;
 use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
 use witsock_host::{
-    AddressRule, Guest, GuestLimits, GuestStatus, Policy, Stdio, WitsockGuest, WitsockPolicy,
+    AddressRule, DenialHook, Guest, GuestLimits, GuestStatus, Policy, Stdio, WasiSockets,
+    WitsockGuest, WitsockPolicy,
 };
 
 const USAGE: &str = "\
-usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup]
+usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]...
+                            [--allow-inbound RULE]... [--allow-lookup]
                             [--allow-unix DIR]... [--allow-unix-shared DIR]...
-                            [--max-sockets N] [--max-memory SIZE] [--max-wall-time SECONDS]
-                            [-- ARGS...]
+                            [--allow-socket-pairs] [--allow-multicast] [--allow-linger SECONDS]
+                            [--max-sockets N] [--max-backlog N] [--max-bytes-per-call SIZE]
+                            [--max-memory SIZE] [--max-wall-time SECONDS]
+                            [-S KEY[=y|n]]... [--wasi-sockets witsock|wasmtime-wasi]
+                            [--quiet | --verbose] [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
                                 [--matrix-file FILE.md]
        witsock-host differential [--guest GUEST.wasm] [--imports-guest GUEST.wasm]
@@ -29,10 +38,14 @@ usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]
 A RULE is ADDRESS[/PREFIX]:PORTS, e.g. 127.0.0.1:8080, 127.0.0.0/8:*, [::1]:1024-65535.
 Without rules the guest has no network. `run` serves both wasi:sockets
 and the witsock interface (`witsock:sockets/sockets`, imported by guests
-built with `--features witsock/imports`), under the same rules:
+built with `--features witsock/imports`) from one socket layer, under
+one policy:
 --allow-bind RULE     bind (and listen) on the addresses of RULE
 --allow-connect RULE  connect, send datagrams to and receive them from
-                      the addresses of RULE
+                      the addresses of RULE (and bind the unspecified
+                      address, port 0, of its family: a client's bind)
+--allow-inbound RULE  receive datagrams from the addresses of RULE,
+                      without sending to them
 --allow-lookup        name lookup
 --allow-unix DIR      Unix sockets inside the existing private directory
                       DIR (witsock interface only), preopened for the
@@ -41,8 +54,17 @@ built with `--features witsock/imports`), under the same rules:
 --allow-unix-shared DIR
                       the same for a world-writable DIR: the guest reaches
                       every socket any user puts there
---max-sockets N       the most sockets the guest may hold at once, on each
-                      interface (default 1024)
+--allow-socket-pairs  connected Unix socket pairs (witsock interface)
+--allow-multicast     joining multicast groups
+--allow-linger SECONDS
+                      linger times up to SECONDS (an abortive close,
+                      linger 0, is always allowed)
+--max-sockets N       the most sockets the guest may hold at once, on
+                      both interfaces together (default 1024)
+--max-backlog N       listen backlogs past N are clamped to it (default 1024)
+--max-bytes-per-call SIZE
+                      the most bytes one receive call may ask the host to
+                      buffer (default 4M)
 --max-memory SIZE     the most all linear memories of the guest may grow
                       to together, in bytes or with a K, M or G suffix
                       (default 1G)
@@ -50,6 +72,20 @@ built with `--features witsock/imports`), under the same rules:
                       stop the guest after this long (default: no limit);
                       one blocked in a host call is stopped half a second
                       later, with exit code 134
+-S KEY[=y|n]          wasmtime's network options, with its meaning:
+                      inherit-network (every address), allow-ip-name-lookup,
+                      tcp, udp, network-error-code
+--wasi-sockets IMPL   serve wasi:sockets from witsock's socket layer
+                      (witsock, the default) or from wasmtime-wasi's, for
+                      comparison (only the bind and connect rules and the
+                      socket quota apply to it)
+--quiet               print nothing when the policy refuses something
+--verbose             also print the effective policy and the interfaces
+                      the guest imports
+Every refusal of the policy prints one line on stderr (once per
+operation and address), with the flag that would allow it; the guest
+gets access-denied without a native error code (too-many-sockets for
+the socket quota).
 With any RULE, a listener accepts connections from any peer. `run` exits
 with the guest's code (134 when it traps). Arguments for the guest must
 be UTF-8: WASI passes them as strings.
@@ -154,6 +190,14 @@ impl Failure {
 struct RunArgs {
     guest: PathBuf,
     policy: Policy,
+    /// `--allow-inbound` rules: who may send datagrams to the guest.
+    inbound: Vec<AddressRule>,
+    /// Grants and quotas beyond the address rules.
+    extra: Extra,
+    /// Which implementation serves wasi:sockets.
+    wasi_sockets: WasiSockets,
+    /// How much the host says about denials and the policy.
+    verbosity: Verbosity,
     /// The `--allow-unix` and `--allow-unix-shared` directories, as given,
     /// each with whether it may be world-writable.
     unix_dirs: Vec<(PathBuf, bool)>,
@@ -161,9 +205,62 @@ struct RunArgs {
     guest_args: Vec<String>,
 }
 
+/// What `run` may grant beyond the address rules.
+#[derive(Default)]
+struct Extra {
+    multicast: bool,
+    socket_pairs: bool,
+    max_linger: Option<Duration>,
+    max_backlog: Option<u32>,
+    max_bytes_per_call: Option<usize>,
+    tcp_off: bool,
+    udp_off: bool,
+}
+
+/// How much `run` prints of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verbosity {
+    /// Nothing but errors.
+    Quiet,
+    /// One line per distinct denial.
+    Denials,
+    /// Also the effective policy and the guest's imports.
+    Verbose,
+}
+
+/// A count from `text`, or an error naming `flag`.
+fn count<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, Failure> {
+    text.parse()
+        .map_err(|_| Failure::error(format!("{flag} `{text}` is not a count")))
+}
+
+/// A `-S KEY[=VALUE]` of wasmtime's CLI: its value as a boolean (a bare
+/// key is `y`).
+fn wasmtime_bool(key: &str, value: Option<&str>) -> Result<bool, Failure> {
+    match value {
+        None | Some("y" | "yes" | "true") => Ok(true),
+        Some("n" | "no" | "false") => Ok(false),
+        Some(other) => Err(Failure::error(format!(
+            "-S {key}={other}: the value is y or n"
+        ))),
+    }
+}
+
+/// Every address of both families, every port.
+fn everything() -> [AddressRule; 2] {
+    [
+        "0.0.0.0/0:*".parse().expect("a rule"),
+        "[::]/0:*".parse().expect("a rule"),
+    ]
+}
+
 fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut guest = None;
     let mut policy = Policy::deny_all();
+    let mut inbound = Vec::new();
+    let mut extra = Extra::default();
+    let mut wasi_sockets = WasiSockets::default();
+    let mut verbosity = Verbosity::Denials;
     let mut unix_dirs = Vec::new();
     let mut limits = GuestLimits::default();
     let mut iter = args.iter();
@@ -183,7 +280,75 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                     policy.allow_connect(rule)
                 };
             }
+            Some("--allow-inbound") => {
+                let rule: AddressRule = utf8(value("a RULE")?, "the rule")?
+                    .parse()
+                    .map_err(Failure::error)?;
+                inbound.push(rule);
+            }
             Some("--allow-lookup") => policy = policy.allow_ip_name_lookup(true),
+            Some("--allow-multicast") => extra.multicast = true,
+            Some("--allow-socket-pairs") => extra.socket_pairs = true,
+            Some("--allow-linger") => {
+                let text = utf8(value("SECONDS")?, "the time")?;
+                let secs: u64 = count("--allow-linger", text)?;
+                extra.max_linger = Some(Duration::from_secs(secs));
+            }
+            Some("--max-backlog") => {
+                let text = utf8(value("N")?, "the count")?;
+                extra.max_backlog = Some(count("--max-backlog", text)?);
+            }
+            Some("--max-bytes-per-call") => {
+                let text = utf8(value("a SIZE")?, "the size")?;
+                extra.max_bytes_per_call = Some(parse_size("--max-bytes-per-call", text)?);
+            }
+            Some("--wasi-sockets") => {
+                wasi_sockets = match utf8(value("witsock or wasmtime-wasi")?, "the implementation")?
+                {
+                    "witsock" => WasiSockets::Witsock,
+                    "wasmtime-wasi" => WasiSockets::WasmtimeWasi,
+                    other => {
+                        return Err(Failure::error(format!(
+                            "--wasi-sockets `{other}`: witsock or wasmtime-wasi"
+                        )))
+                    }
+                };
+            }
+            Some("--quiet" | "-q") => verbosity = Verbosity::Quiet,
+            Some("--verbose" | "-v") => verbosity = Verbosity::Verbose,
+            Some(flag) if flag == "-S" || (flag.starts_with("-S") && flag.len() > 2) => {
+                let option = if flag == "-S" {
+                    utf8(value("KEY[=VALUE]")?, "the option")?
+                } else {
+                    &flag[2..]
+                };
+                // Several may come in one, comma-separated, as wasmtime takes them.
+                for item in option.split(',') {
+                    let (key, val) = match item.split_once('=') {
+                        Some((key, val)) => (key, Some(val)),
+                        None => (item, None),
+                    };
+                    let on = wasmtime_bool(key, val)?;
+                    match key {
+                        "inherit-network" if on => {
+                            for rule in everything() {
+                                policy = policy.allow_bind(rule).allow_connect(rule);
+                            }
+                        }
+                        "inherit-network" => {}
+                        "allow-ip-name-lookup" => policy = policy.allow_ip_name_lookup(on),
+                        "tcp" => extra.tcp_off = !on,
+                        "udp" => extra.udp_off = !on,
+                        // Streams always say which socket error ended them.
+                        "network-error-code" => {}
+                        other => {
+                            return Err(Failure::error(format!(
+                                "-S {other}: witsock-host takes wasmtime's network options (inherit-network, allow-ip-name-lookup, tcp, udp, network-error-code)"
+                            )))
+                        }
+                    }
+                }
+            }
             Some(flag @ ("--allow-unix" | "--allow-unix-shared")) => {
                 let dir = value("a DIR")?;
                 // The guest is given the directory at the same path, as a
@@ -199,7 +364,8 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                 policy = policy.with_max_sockets(max);
             }
             Some("--max-memory") => {
-                limits.max_memory = parse_size(utf8(value("a SIZE")?, "the size")?)?;
+                limits.max_memory =
+                    parse_size("--max-memory", utf8(value("a SIZE")?, "the size")?)?;
             }
             Some("--max-wall-time") => {
                 let text = utf8(value("SECONDS")?, "the time")?;
@@ -240,6 +406,10 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     Ok(RunArgs {
         guest: guest.ok_or_else(|| Failure::usage("no GUEST.wasm given".to_string()))?,
         policy,
+        inbound,
+        extra,
+        wasi_sockets,
+        verbosity,
         unix_dirs,
         limits,
         guest_args,
@@ -247,7 +417,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
 }
 
 /// A size in bytes: a number with an optional K, M or G (binary) suffix.
-fn parse_size(text: &str) -> Result<usize, Failure> {
+fn parse_size(flag: &str, text: &str) -> Result<usize, Failure> {
     let (digits, shift) = match text.char_indices().last() {
         Some((i, 'K' | 'k')) => (&text[..i], 10),
         Some((i, 'M' | 'm')) => (&text[..i], 20),
@@ -261,14 +431,82 @@ fn parse_size(text: &str) -> Result<usize, Failure> {
         .filter(|&n| n > 0)
         .ok_or_else(|| {
             Failure::error(format!(
-                "--max-memory `{text}` is not a size (bytes, or a number with K, M or G)"
+                "{flag} `{text}` is not a size (bytes, or a number with K, M or G)"
             ))
         })
+}
+
+/// The flag of `run` that grants what `grant` names.
+fn remedy(grant: &Grant) -> Option<String> {
+    let all_ports = |rule: &AddressRule| rule.with_ports(0, u16::MAX);
+    Some(match grant {
+        Grant::Rule(AddressUse::Bind, rule) => format!("--allow-bind {rule}"),
+        Grant::Rule(AddressUse::Receive, rule) => {
+            format!("--allow-inbound {}", all_ports(rule))
+        }
+        Grant::Rule(AddressUse::Accept, _) => return None,
+        Grant::Rule(_, rule) => format!("--allow-connect {rule}"),
+        Grant::AnyIpRule => "--allow-bind RULE or --allow-connect RULE".to_string(),
+        Grant::UnixSockets => "--allow-unix DIR".to_string(),
+        Grant::UnixDir(dir) => format!("--allow-unix {}", dir.display()),
+        Grant::SocketPairs => "--allow-socket-pairs".to_string(),
+        Grant::Protocol(stream) => format!("-S {}=y", if *stream { "tcp" } else { "udp" }),
+        Grant::NameLookup => "--allow-lookup".to_string(),
+        Grant::Multicast => "--allow-multicast".to_string(),
+        Grant::Linger(time) => format!("--allow-linger {}", time.as_secs_f64().ceil()),
+        Grant::MaxSockets(max) => format!("--max-sockets N, above {max}"),
+        Grant::MaxBytesPerCall(max) => format!("--max-bytes-per-call SIZE, above {max}"),
+        _ => return None,
+    })
+}
+
+/// The most distinct denials `run` prints; past it, one line says more
+/// were left out.
+const MAX_DENIAL_LINES: usize = 100;
+
+/// Prints one line per distinct denial (operation and target) on stderr.
+fn denial_printer() -> DenialHook {
+    let seen: Mutex<HashSet<(DeniedOperation, String)>> = Mutex::new(HashSet::new());
+    DenialHook::new(move |denial| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > MAX_DENIAL_LINES {
+            return;
+        }
+        if !seen.insert((denial.operation, denial.target.clone())) {
+            return;
+        }
+        if seen.len() > MAX_DENIAL_LINES {
+            eprintln!("witsock-host: more denials, not shown");
+            return;
+        }
+        match denial.grant.as_ref().and_then(remedy) {
+            Some(flag) => eprintln!("witsock-host: {denial}; add {flag}"),
+            None => eprintln!("witsock-host: {denial}"),
+        }
+    })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // The directories are checked before the guest loads, as the rules are.
     let mut witsock = WitsockPolicy::from_wasi_policy(&args.policy);
+    for rule in &args.inbound {
+        witsock = witsock.allow_udp_receive(*rule);
+    }
+    let extra = &args.extra;
+    let mut limits = *witsock.limits();
+    limits.max_backlog = extra.max_backlog.unwrap_or(limits.max_backlog);
+    limits.max_bytes_per_call = extra
+        .max_bytes_per_call
+        .unwrap_or(limits.max_bytes_per_call);
+    witsock = witsock
+        .with_limits(limits)
+        .allow_multicast(extra.multicast)
+        .allow_socket_pairs(extra.socket_pairs)
+        .allow_protocol(true, !extra.tcp_off)
+        .allow_protocol(false, !extra.udp_off);
+    if let Some(linger) = extra.max_linger {
+        witsock = witsock.allow_linger(linger);
+    }
     let mut preopens = Vec::with_capacity(args.unix_dirs.len());
     for (dir, shared) in &args.unix_dirs {
         let flag = if *shared {
@@ -292,6 +530,21 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // The witsock imports are linked next to wasmtime-wasi: a guest that
     // imports only wasi:sockets runs as it would without them.
     let guest = WitsockGuest::load(&args.guest).map_err(Failure::error)?;
+    if args.verbosity == Verbosity::Verbose {
+        let sockets = match args.wasi_sockets {
+            WasiSockets::Witsock => "witsock's socket layer",
+            WasiSockets::WasmtimeWasi => "wasmtime-wasi (only the bind and connect rules apply)",
+        };
+        eprintln!("witsock-host: wasi:sockets served by {sockets}");
+        for line in witsock.summary() {
+            eprintln!("witsock-host: policy: {line}");
+        }
+        eprintln!(
+            "witsock-host: {} imports: {}",
+            args.guest.display(),
+            guest.imports().join(", ")
+        );
+    }
     if let Some(limit) = args.limits.max_wall_time {
         // The run's deadline stops guest code; a guest blocked in a host
         // call (a blocking accept, receive or wait) is stopped here, a
@@ -315,6 +568,8 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             limits: args.limits,
+            wasi_sockets: args.wasi_sockets,
+            on_denial: (args.verbosity != Verbosity::Quiet).then(denial_printer),
             ..WitsockRunOptions::default()
         })
         .map_err(Failure::error)?;

@@ -88,6 +88,15 @@ impl AddressRule {
         in_network && (self.first_port..=self.last_port).contains(&addr.port())
     }
 
+    /// The same network with the ports `first` to `last`.
+    pub fn with_ports(&self, first: u16, last: u16) -> AddressRule {
+        AddressRule {
+            first_port: first.min(last),
+            last_port: last.max(first),
+            ..*self
+        }
+    }
+
     /// Whether the rule is about IPv4 addresses.
     pub fn is_ipv4(&self) -> bool {
         self.network.is_ipv4()

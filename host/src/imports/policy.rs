@@ -107,6 +107,8 @@ pub struct WitsockPolicy {
     shared_ports: bool,
     max_linger: Duration,
     limits: Limits,
+    /// TCP, then UDP, turned off whatever the rules say (`-S tcp=n`).
+    protocols_off: [bool; 2],
 }
 
 /// What an address is used for.
@@ -173,6 +175,27 @@ impl WitsockPolicy {
         }
         for &rule in policy.connect_rules() {
             out = out.allow_connect(rule).allow_udp_peer(rule);
+        }
+        // The implicit bind a connect or first send makes, which
+        // wasi:sockets guests also make explicitly (a UDP socket must be
+        // bound before it streams): the unspecified address, port 0, of
+        // each family the guest may connect in.
+        for family_v4 in [true, false] {
+            if policy
+                .connect_rules()
+                .iter()
+                .any(|rule| rule.is_ipv4() == family_v4)
+            {
+                let any: IpAddr = if family_v4 {
+                    Ipv4Addr::UNSPECIFIED.into()
+                } else {
+                    Ipv6Addr::UNSPECIFIED.into()
+                };
+                let full = if family_v4 { 32 } else { 128 };
+                if let Some(rule) = AddressRule::new(any, full, 0, 0) {
+                    out = out.allow_bind(rule);
+                }
+            }
         }
         if policy.allows_sockets() {
             for rule in [
@@ -356,6 +379,74 @@ impl WitsockPolicy {
         self.max_linger
     }
 
+    /// Turns TCP (`stream`) or UDP off whatever the rules say, as
+    /// wasmtime's `-S tcp=n` and `-S udp=n` do.
+    pub fn allow_protocol(mut self, stream: bool, allow: bool) -> WitsockPolicy {
+        self.protocols_off[usize::from(!stream)] = !allow;
+        self
+    }
+
+    /// Whether TCP (`stream`) or UDP sockets may be created at all.
+    pub fn allows_protocol(&self, stream: bool) -> bool {
+        !self.protocols_off[usize::from(!stream)]
+    }
+
+    /// The policy in words, one line per kind of grant, for
+    /// `witsock-host run --verbose`.
+    pub fn summary(&self) -> Vec<String> {
+        let list = |rules: &[AddressRule]| {
+            if rules.is_empty() {
+                "none".to_string()
+            } else {
+                rules
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let yes = |on: bool| if on { "yes" } else { "no" };
+        let mut lines: Vec<String> = [
+            AddressUse::Bind,
+            AddressUse::Connect,
+            AddressUse::Accept,
+            AddressUse::Send,
+            AddressUse::Receive,
+        ]
+        .iter()
+        .map(|&use_| format!("{} rules: {}", use_.list_name(), list(self.rules(use_))))
+        .collect();
+        let dirs: Vec<String> = self
+            .unix_dirs
+            .iter()
+            .map(|dir| dir.path().display().to_string())
+            .collect();
+        lines.push(format!(
+            "unix directories: {}",
+            if dirs.is_empty() {
+                "none".to_string()
+            } else {
+                dirs.join(", ")
+            }
+        ));
+        lines.push(format!(
+            "tcp: {}, udp: {}, name lookup: {}, multicast: {}, socket pairs: {}, shared ports: {}, linger up to {:?}",
+            yes(self.allows_protocol(true)),
+            yes(self.allows_protocol(false)),
+            yes(self.name_lookup),
+            yes(self.multicast),
+            yes(self.socket_pairs),
+            yes(self.shared_ports),
+            self.max_linger,
+        ));
+        let limits = &self.limits;
+        lines.push(format!(
+            "quotas: {} sockets, backlog {}, {} bytes per receive call",
+            limits.max_sockets, limits.max_backlog, limits.max_bytes_per_call
+        ));
+        lines
+    }
+
     /// Whether `addr` may be used for `use_`.
     pub fn permits(&self, addr: SocketAddr, use_: AddressUse) -> bool {
         self.rules(use_).iter().any(|rule| rule.matches(addr))
@@ -457,6 +548,14 @@ mod tests {
         assert!(policy.permits(addr("192.0.2.1:5000"), AddressUse::Accept));
         assert!(!WitsockPolicy::from_wasi_policy(&Policy::deny_all())
             .permits(addr("127.0.0.1:1"), AddressUse::Accept));
+        // A connect rule grants the implicit bind of its family, and only it.
+        let client = WitsockPolicy::from_wasi_policy(
+            &Policy::deny_all().allow_connect(rule("127.0.0.1:9000")),
+        );
+        assert!(client.permits(addr("0.0.0.0:0"), AddressUse::Bind));
+        assert!(!client.permits(addr("0.0.0.0:80"), AddressUse::Bind));
+        assert!(!client.permits(addr("[::]:0"), AddressUse::Bind));
+        assert!(!client.permits(addr("127.0.0.1:0"), AddressUse::Bind));
     }
 
     #[test]

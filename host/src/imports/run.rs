@@ -118,6 +118,11 @@ impl WitsockGuest {
         &self.compiled.path
     }
 
+    /// The names of the interfaces the component imports.
+    pub fn imports(&self) -> Vec<String> {
+        self.compiled.imports()
+    }
+
     /// How long compiling it took.
     pub fn compile_time(&self) -> Duration {
         self.compiled.compile_time

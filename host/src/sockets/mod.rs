@@ -182,6 +182,22 @@ impl WitsockCtx {
         nonblocking: bool,
     ) -> witsock::Result<SocketResource> {
         self.check_domain(domain)?;
+        if domain != Domain::Unix && matches!(ty, Type::Stream | Type::Datagram) {
+            let stream = ty == Type::Stream;
+            if !self.gate.policy.allows_protocol(stream) {
+                let name = if stream { "tcp" } else { "udp" };
+                return Err(self.gate.deny(
+                    ErrorCode::AccessDenied,
+                    Operation::Create,
+                    Denial {
+                        operation: DeniedOperation::Create,
+                        target: name.to_string(),
+                        reason: format!("{} sockets are turned off", name.to_uppercase()),
+                        grant: Some(Grant::Protocol(stream)),
+                    },
+                ));
+            }
+        }
         // An IP seq-packet socket is SCTP where the kernel has it: a
         // protocol the policy has no rules for (its associations would
         // arrive unfiltered).

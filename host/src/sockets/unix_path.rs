@@ -76,6 +76,13 @@ pub(crate) struct GrantedDir {
     dir: Arc<OwnedFd>,
 }
 
+impl GrantedDir {
+    /// Its canonical path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Why a directory cannot be granted.
 #[derive(Debug)]
 pub(crate) enum GrantError {
