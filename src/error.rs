@@ -213,6 +213,9 @@ pub enum Operation {
     Accept,
     /// connect(2) and finishing it.
     Connect,
+    /// connect(2) with an AF_UNSPEC address: dissolving a datagram
+    /// socket's association ([`Socket::disconnect`](crate::Socket::disconnect)).
+    Disconnect,
     /// send(2), sendto(2), sendmsg(2), sendmmsg(2).
     Send,
     /// recv(2), recvfrom(2), recvmsg(2), recvmmsg(2).
@@ -245,6 +248,7 @@ impl fmt::Display for Operation {
             Operation::Listen => f.write_str("listen"),
             Operation::Accept => f.write_str("accept"),
             Operation::Connect => f.write_str("connect"),
+            Operation::Disconnect => f.write_str("disconnect"),
             Operation::Send => f.write_str("send"),
             Operation::Receive => f.write_str("receive"),
             Operation::Shutdown => f.write_str("shutdown"),

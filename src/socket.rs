@@ -255,7 +255,8 @@ impl Socket {
     /// sender, and one getpeername(2) per call), until one finds the queue
     /// empty; after that a receive costs what it did before. Readiness may
     /// meanwhile be spurious: readable for a datagram that is then
-    /// dropped.
+    /// dropped. [`disconnect`](Socket::disconnect) dissolves the
+    /// association.
     ///
     /// # Errors
     /// `connection-refused`, `host-unreachable`, `network-unreachable`,
@@ -438,6 +439,68 @@ impl Socket {
                 return Ok(());
             }
         }
+    }
+
+    /// Dissolves a datagram socket's association (connect(2) with an
+    /// address whose family is AF_UNSPEC): the socket forgets its peer and
+    /// is what it was before its first connect, bound to the same local
+    /// port.
+    ///
+    /// Afterwards it receives from every sender again, `send` is
+    /// `not-connected` (as on a datagram socket that never connected),
+    /// `send-to` sends to any destination, `remote-address` is
+    /// `not-connected`, and it may connect again, to any peer. What others
+    /// queued before its connect and no receive has dropped yet is
+    /// received: nothing filters any more. On a datagram socket with no
+    /// peer it does nothing and succeeds (the kernel is not asked: Linux
+    /// would release an ephemeral port even then), so a second disconnect
+    /// is `Ok` too.
+    ///
+    /// The local address: Linux releases an ephemeral port at a disconnect
+    /// (one the socket was bound to explicitly it keeps), so witsock binds
+    /// the socket to the same address and port again at once; the local
+    /// IP is the one bound (the unspecified address of a socket bound to
+    /// it, or bound by its connect), no longer the one it sent to the peer
+    /// from. macOS keeps the port but resets the local IP to the
+    /// unspecified address even of a socket bound to a specific one (BSD's
+    /// `udp_disconnect` does), which witsock cannot undo (a bound socket
+    /// cannot be bound again there): documented in `wit/sockets.wit`.
+    ///
+    /// A Unix datagram socket forgets its peer the same way; Linux also
+    /// drops what was queued for it then and, if there was something and
+    /// the old peer is connected back to it, that peer's next call reports
+    /// `connection-reset` once.
+    ///
+    /// # Errors
+    /// `operation-not-supported` on a stream or seqpacket socket (connect(2)
+    /// with AF_UNSPEC would abort a TCP connection: refused before the
+    /// kernel); `address-in-use` on Linux when another socket took the
+    /// released port before witsock could bind it again: the socket is
+    /// disconnected all the same, but no longer bound.
+    ///
+    /// # References
+    /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html):
+    /// "Connectionless sockets may dissolve the association by connecting
+    /// to an address with the sa_family member of sockaddr set to
+    /// AF_UNSPEC".
+    #[doc(alias = "connect")]
+    #[doc(alias = "AF_UNSPEC")]
+    pub fn disconnect(&self) -> Result<()> {
+        if !matches!(self.kind(), Some((_, Type::Datagram))) {
+            return Err(
+                state::state_error(ErrorCode::OperationNotSupported).during(Operation::Disconnect)
+            );
+        }
+        if !self.state.was_connected() {
+            return Ok(());
+        }
+        let result = self.inner.disconnect();
+        // An error after the association was dissolved (the port taken
+        // before the bind again) leaves it dissolved: ask.
+        if result.is_ok() || self.inner.peer_addr().is_err() {
+            self.state.note_disconnected();
+        }
+        result.map_err(|e| e.during(Operation::Disconnect))
     }
 
     /// Sends on a connected socket (send(2) with MSG_NOSIGNAL). Returns the

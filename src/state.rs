@@ -133,6 +133,13 @@ impl SocketState {
         self.0.fetch_or(WAS_CONNECTED, Ordering::Relaxed);
     }
 
+    /// Records that a datagram socket forgot its peer (a disconnect): every
+    /// later check sees it as it was before its first connect, with the
+    /// local address it has (had) kept.
+    pub(crate) fn note_disconnected(&self) {
+        self.0.fetch_and(!WAS_CONNECTED, Ordering::Relaxed);
+    }
+
     /// Records that the socket was given a local address: bound, listening,
     /// or connecting.
     pub(crate) fn note_address(&self) {
@@ -146,7 +153,9 @@ impl SocketState {
         self.0.load(Ordering::Relaxed) & (HAS_ADDRESS | WAS_CONNECTED | CONNECT_FAILED) != 0
     }
 
-    /// Whether the socket ever had a connection.
+    /// Whether the socket ever had a connection: a stream socket once
+    /// connected or accepted, for good; a datagram socket from a connect
+    /// until a disconnect.
     #[inline]
     pub(crate) fn was_connected(&self) -> bool {
         self.0.load(Ordering::Relaxed) & WAS_CONNECTED != 0
@@ -354,6 +363,28 @@ mod tests {
             adopted.kind(|| unreachable!("learned already")),
             Some((Domain::Unix, Type::SeqPacket))
         );
+    }
+
+    #[test]
+    fn a_disconnected_datagram_socket_is_as_before_its_connect() {
+        let udp = SocketState::new(Domain::Ipv4, Type::Datagram);
+        udp.note_address();
+        assert_eq!(udp.send_refusal(), Some(ErrorCode::NotConnected));
+        udp.note_connected();
+        assert_eq!(udp.send_refusal(), None);
+        assert!(udp.was_connected());
+        udp.note_disconnected();
+        assert_eq!(udp.send_refusal(), Some(ErrorCode::NotConnected));
+        assert!(!udp.was_connected());
+        // Still bound, and what else it knew stays.
+        assert!(udp.had_address());
+        assert_eq!(
+            udp.kind(|| unreachable!("known already")),
+            Some((Domain::Ipv4, Type::Datagram))
+        );
+        // Connected again.
+        udp.note_connected();
+        assert_eq!(udp.send_refusal(), None);
     }
 
     /// No option is on, or every one is.

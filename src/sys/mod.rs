@@ -13,13 +13,18 @@
 //!   also `as_ptr` (for `SockAddr::as_raw`).
 //! - `Socket`: owns one socket and closes it on drop. Its methods
 //!   (`new`, `pair`, `set_nonblocking`, `bind`, `listen`, `try_accept`,
-//!   `start_connect`, `finish_connect`, `send`, `recv`, `send_to`,
-//!   `recv_from`, `send_vectored`, `recv_vectored`, `send_batch`,
-//!   `recv_batch`, `shutdown`, `local_addr`, `peer_addr`, `set_option`,
-//!   `option`, `wait`) return the portable [`Error`](crate::Error) with
-//!   the native code kept, and no operation or address: the portable
-//!   layer adds those. `datagram_connected` (no result) is called after
-//!   every connect of an IP datagram socket. Natively it also has
+//!   `start_connect`, `finish_connect`, `disconnect`, `send`, `recv`,
+//!   `send_to`, `recv_from`, `send_vectored`, `recv_vectored`,
+//!   `send_batch`, `recv_batch`, `shutdown`, `local_addr`, `peer_addr`,
+//!   `set_option`, `option`, `wait`) return the portable
+//!   [`Error`](crate::Error) with the native code kept, and no operation
+//!   or address: the portable layer adds those. `datagram_connected` (no
+//!   result) is called after every connect of an IP datagram socket.
+//!   `disconnect` is called only on a datagram socket that has a peer
+//!   (the portable layer answers the others); it leaves the socket with
+//!   no peer, receiving from everyone (no filtering left from a connect),
+//!   and bound to the port it had; on an error the portable layer asks
+//!   `peer_addr` whether the peer is gone all the same. Natively it also has
 //!   `from_fd`, `fd` and `into_fd`, for std's descriptor traits
 //!   (`src/interop.rs`).
 //! - `PollEntry` (`new`, `readiness`) and `poll`: waiting on many sockets
@@ -64,7 +69,7 @@
 //!   connect: natively the kernel still queues that, so after
 //!   `datagram_connected` the receives drop it, until one finds the queue
 //!   empty; wasi-p2 keeps the peer itself; with `imports` the host's
-//!   witsock does it.
+//!   witsock does it. After `disconnect` nothing is dropped any more.
 //! - `bind(addr, reuse_address)` and `listen(backlog, reuse_address)`:
 //!   with `reuse_address` (a TCP socket whose caller did not set the
 //!   option) turns SO_REUSEADDR on before binding, where the backend

@@ -213,6 +213,14 @@ impl WitsockCtxView<'_> {
         Ok(socket.finish_connect().map_err(convert::error))
     }
 
+    /// `disconnect`: the host's witsock dissolves the association itself
+    /// (no policy check: it grants no new peer; each later `send-to` is
+    /// checked as usual).
+    pub(crate) fn disconnect(&mut self, this: Resource<SocketResource>) -> HostResult<()> {
+        let socket = self.socket(&this)?.socket();
+        Ok(socket.disconnect().map_err(convert::error))
+    }
+
     /// The socket to send on, taken before the guest's memory is borrowed
     /// for the payload.
     pub(crate) fn send_target(

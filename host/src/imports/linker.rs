@@ -152,6 +152,12 @@ pub(crate) fn add<T: Send + 'static>(
             Ok((get(store.data_mut()).finish_connect(this)?,))
         },
     )?;
+    inst.func_wrap(
+        "[method]socket.disconnect",
+        move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
+            Ok((get(store.data_mut()).disconnect(this)?,))
+        },
+    )?;
 
     inst.func_wrap(
         "[method]socket.send",

@@ -151,6 +151,12 @@ impl Socket {
         self.inner.finish_connect().map_err(error_from_wit)
     }
 
+    /// The host's witsock dissolves the association (connect(2) with
+    /// AF_UNSPEC there, and its bind again of a released port).
+    pub(crate) fn disconnect(&self) -> Result<()> {
+        self.inner.disconnect().map_err(error_from_wit)
+    }
+
     /// A UDP socket connected: nothing to do, the host drops what others
     /// sent before the connect (its own witsock does).
     #[inline]

@@ -484,6 +484,86 @@ impl Socket {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, next);
     }
 
+    /// Dissolves a connected datagram socket's association: one connect(2)
+    /// with an address whose family is AF_UNSPEC (the portable layer only
+    /// calls this on a datagram socket with a peer). Receives stop
+    /// filtering: what others queued before the connect is theirs again.
+    ///
+    /// Linux releases the port of a socket not bound to an explicit one
+    /// (`__udp_disconnect` unhashes it unless SOCK_BINDPORT_LOCK is set),
+    /// and resets a local IP the socket was not bound to explicitly to the
+    /// unspecified address; the socket is then bound again at once to that
+    /// IP and its old port (now explicit, so the next disconnect keeps it).
+    ///
+    /// macOS first disconnects the socket (`soconnectlock` calls
+    /// `sodisconnectlocked` on a connected datagram socket whatever the
+    /// address), then hands the AF_UNSPEC address to the protocol's
+    /// connect, which refuses it: EAFNOSUPPORT (IPv4: `in_pcbladdr`),
+    /// EINVAL (IPv6: the length), or ENOENT (Unix: `unp_connect` takes
+    /// family 0 and looks up the empty path). Those mean success there
+    /// once getpeername(2) confirms the peer is gone; the port stays, the
+    /// local IP becomes the unspecified address (`udp_disconnect` resets
+    /// it).
+    pub(crate) fn disconnect(&self) -> Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let before = self.getname(libc::getsockname)?;
+        // SAFETY: sockaddr is plain old data; all zeroes is family
+        // AF_UNSPEC.
+        let mut unspec: libc::sockaddr = unsafe { mem::zeroed() };
+        unspec.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        #[cfg(target_vendor = "apple")]
+        {
+            unspec.sa_len = mem::size_of::<libc::sockaddr>() as u8;
+        }
+        let len = mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+        // SAFETY: `unspec` is a live sockaddr of `len` bytes.
+        match cvt_retry(|| unsafe { libc::connect(self.raw(), &unspec, len) }) {
+            Ok(_) => {}
+            #[cfg(target_vendor = "apple")]
+            Err(libc::EAFNOSUPPORT | libc::EINVAL | libc::ENOENT)
+                if self
+                    .getname(libc::getpeername)
+                    .is_err_and(|e| e.code() == ErrorCode::NotConnected) => {}
+            Err(e) => return Err(Error::from_raw_os_error(e)),
+        }
+        self.stop_filtering();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        self.bind_again(&before)?;
+        Ok(())
+    }
+
+    /// Receives stop dropping other senders' datagrams: a new count, with
+    /// the flag clear, so that a receive filtering meanwhile sets nothing.
+    fn stop_filtering(&self) {
+        let next = |v: u32| Some((v & !FILTERING).wrapping_add(2));
+        let _ = self
+            .queued_before_connect
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, next);
+    }
+
+    /// After a disconnect on Linux: binds the socket again to its old port
+    /// if the kernel released it, on the IP it is left with (the one it
+    /// was bound to, or the unspecified address); `before` is its address
+    /// while connected, whose scope id an IPv6 address it keeps still
+    /// needs.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn bind_again(&self, before: &RawAddr) -> Result<()> {
+        let Some(before) = before.as_socket().filter(|a| a.port() != 0) else {
+            // A Unix socket: its name, if any, is not released.
+            return Ok(());
+        };
+        let after = self.getname(libc::getsockname)?;
+        let Some(mut again) = after.as_socket().filter(|a| a.port() == 0) else {
+            return Ok(());
+        };
+        if again.ip() == before.ip() {
+            again = before;
+        } else {
+            again.set_port(before.port());
+        }
+        self.bind(&RawAddr::from_socket(&again), false)
+    }
+
     /// Whether receives must look at each sender: one load, the whole cost
     /// on the normal path.
     #[inline]

@@ -28,7 +28,8 @@
 //! a guest that re-creates a socket's streams for a new peer): any number
 //! of connects to any peers work, connect errors and the local address
 //! are still the host's, but a connected UDP socket never reports ICMP
-//! errors (`connection-refused`); see `udp.rs`.
+//! errors (`connection-refused`); see `udp.rs`. A disconnect forgets the
+//! peer the same way, with no call to the host.
 //!
 //! Errors keep the wasi:sockets `error-code` discriminant as their raw
 //! code ([`error_code`] and [`errno_name`] read it back); wasi's
@@ -205,6 +206,15 @@ impl Socket {
         match &self.kind {
             Kind::Tcp(t) => t.finish_connect(),
             Kind::Udp(u) => u.finish_connect(),
+        }
+    }
+
+    /// Dissolves a UDP socket's association: the backend forgets the peer
+    /// it keeps (`udp.rs`); TCP has none to dissolve.
+    pub(crate) fn disconnect(&self) -> Result<()> {
+        match &self.kind {
+            Kind::Tcp(_) => Err(Error::new(ErrorCode::OperationNotSupported)),
+            Kind::Udp(u) => u.disconnect(),
         }
     }
 

@@ -18,6 +18,13 @@
 //!   and not natively: see "States" in `wit/sockets.wit`.)
 //! - sending to another address than the peer of a connected socket is
 //!   `already-connected` (EISCONN, as macOS says; Linux sends it).
+//! - a disconnect (connect(2) with AF_UNSPEC) forgets the peer kept here:
+//!   the host's socket was never connected, so nothing is asked of it
+//!   (no `stream(None)`, which would be a second `stream`), and it stays
+//!   bound where it was. Datagrams from others the host queued while the
+//!   socket was connected and that no receive dropped yet are received
+//!   then (natively the kernel dropped them as they arrived: see "States"
+//!   in `wit/sockets.wit`).
 //!
 //! Why the host never connects the streams: a new peer would need new
 //! streams, and wasmtime (48) traps the guest in `stream` while anything
@@ -209,6 +216,16 @@ impl Udp {
             state.early = None;
         }
         Ok(true)
+    }
+
+    /// connect(2) with AF_UNSPEC on UDP: forgets the peer (module docs).
+    /// The early datagram, if any, is the old peer's, which anyone's is
+    /// now: it stays. The local address reads as bound again (no route).
+    pub(super) fn disconnect(&self) -> Result<()> {
+        let mut state = self.state();
+        state.peer = None;
+        state.peer_route = None;
+        Ok(())
     }
 
     /// Has the host connect a throwaway socket to `to` (module docs): its

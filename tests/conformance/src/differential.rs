@@ -179,6 +179,8 @@ pub enum Op {
     /// `start-connect`; for TCP, then wait (bounded) for writable and
     /// `finish-connect`.
     Connect(u8, Target),
+    /// `disconnect`.
+    Disconnect(u8),
     /// `try-accept` (after a bounded wait if a connection is on its way);
     /// the accepted socket goes into the second slot.
     Accept(u8, u8),
@@ -214,6 +216,7 @@ impl Op {
             | Op::Bind(s, _)
             | Op::Listen(s, _)
             | Op::Connect(s, _)
+            | Op::Disconnect(s)
             | Op::Accept(s, _)
             | Op::Send(s, _)
             | Op::SendTo(s, _, _)
@@ -271,6 +274,7 @@ impl fmt::Display for Op {
             Op::Bind(s, t) => write!(f, "bind {s} {t}"),
             Op::Listen(s, n) => write!(f, "listen {s} {n}"),
             Op::Connect(s, t) => write!(f, "connect {s} {t}"),
+            Op::Disconnect(s) => write!(f, "disconnect {s}"),
             Op::Accept(s, into) => write!(f, "accept {s} {into}"),
             Op::Send(s, n) => write!(f, "send {s} {n}"),
             Op::SendTo(s, t, n) => write!(f, "send-to {s} {t} {n}"),
@@ -407,6 +411,7 @@ impl Program {
                 81..=86 => Op::Get(slot, rng.pick(&Opt::ALL, Opt::KeepAlive)),
                 87..=89 => Op::Local(slot),
                 90..=92 => Op::Remote(slot),
+                93..=95 => Op::Disconnect(slot),
                 _ => Op::Close(slot),
             };
             if let Op::New(s, _) | Op::Accept(_, s) = op {
@@ -493,6 +498,7 @@ fn parse_op(text: &str) -> Result<Op, String> {
         Some("bind") => Op::Bind(slot(1)?, target(2)?),
         Some("listen") => Op::Listen(slot(1)?, u32::from(number(2)?)),
         Some("connect") => Op::Connect(slot(1)?, target(2)?),
+        Some("disconnect") => Op::Disconnect(slot(1)?),
         Some("accept") => Op::Accept(slot(1)?, slot(2)?),
         Some("send") => Op::Send(slot(1)?, number(2)?),
         Some("send-to") => Op::SendTo(slot(1)?, target(2)?, number(3)?),
@@ -768,6 +774,11 @@ impl Runner {
                 self.unit(result)
             }
             Op::Connect(_, t) => self.with_target(t, |r, addr| r.connect(s, addr)),
+            Op::Disconnect(_) => {
+                let result = self.sock(s).map(Socket::disconnect);
+                self.refresh(s);
+                self.unit(result)
+            }
             Op::Accept(_, into) => self.accept(s, into),
             Op::Send(_, len) => self.send(index, s, None, len),
             Op::SendTo(_, t, len) => self.with_target(t, |r, addr| {
@@ -1244,10 +1255,10 @@ fn option_missing(opt: Opt) -> String {
 /// - wasi-p2: a closed socket is released late (wasmtime cancels what it
 ///   was waiting for first), and with it what its close sends a peer (a
 ///   reset, end-of-stream), which may come after the peer's receive;
-/// - wasi-p2: after a UDP socket connects to another peer, a datagram
-///   that peer sent before is delivered, or one dropped, by what the peer
-///   was when the backend received it (or a wait read it ahead), not when
-///   it arrived.
+/// - wasi-p2: after a UDP socket connects to another peer, or
+///   disconnects, a datagram sent before is delivered, or one dropped, by
+///   what the peer was when the backend received it (or a wait read it
+///   ahead), not when it arrived.
 pub fn documented(
     backend: &str,
     program: &Program,
@@ -1305,7 +1316,10 @@ pub fn documented(
         && ((native == "would-block" && theirs.starts_with("ok"))
             || (native.starts_with("ok") && theirs == "would-block"));
     if received && reconnected(program, natives, index) {
-        return Some("documented: wasi-p2 filters a reconnected UDP socket's queue as it receives");
+        return Some(
+            "documented: wasi-p2 filters a reconnected or disconnected UDP socket's queue as it \
+             receives",
+        );
     }
     None
 }
@@ -1331,25 +1345,31 @@ fn closed_before(program: &Program, natives: &[String], index: usize) -> bool {
     false
 }
 
-/// Whether the socket operation `index` acts on connected, since it was
-/// created, to two different targets (by the native outcomes, which say
-/// what was created).
+/// Whether the peer of the socket operation `index` acts on changed since
+/// it was created: it connected to two different targets, or connected
+/// and then disconnected (by the native outcomes, which say what was
+/// created).
 fn reconnected(program: &Program, natives: &[String], index: usize) -> bool {
     let Some(slot) = program.ops.get(index).map(Op::slot) else {
         return false;
     };
     let mut targets = Vec::new();
+    let mut dissolved = false;
     for (op, outcome) in program.ops.iter().zip(natives).take(index) {
         let made = outcome.starts_with("ok");
         match *op {
-            Op::New(s, _) | Op::Accept(_, s) if s == slot && made => targets.clear(),
+            Op::New(s, _) | Op::Accept(_, s) if s == slot && made => {
+                targets.clear();
+                dissolved = false;
+            }
             Op::Connect(s, target) if s == slot && !targets.contains(&target) => {
                 targets.push(target)
             }
+            Op::Disconnect(s) if s == slot && made && !targets.is_empty() => dissolved = true,
             _ => {}
         }
     }
-    targets.len() > 1
+    targets.len() > 1 || dissolved
 }
 
 /// The outcome of an operation a runner skipped, for `reason`.
@@ -1432,6 +1452,23 @@ mod tests {
         // Not once the slot holds a new socket.
         let blocked = natives(7, "would-block");
         assert!(documented("wasi-p2", &program, 7, &blocked, "ok 3 0").is_none());
+        // A receive after a disconnect, on wasi-p2 only, and only once the
+        // socket had a peer to forget.
+        let dissolved = Program::parse(
+            "new 0 udp4; bind 0 loopback-v4; connect 0 @1; disconnect 0; receive 0 9; \
+             new 0 udp4; disconnect 0; receive 0 9",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let mut dissolved_natives = vec!["ok".to_string(); 8];
+        for at in [4, 7] {
+            if let Some(slot) = dissolved_natives.get_mut(at) {
+                *slot = "would-block".into();
+            }
+        }
+        let d = &dissolved_natives;
+        assert!(documented("wasi-p2", &dissolved, 4, d, "ok 3 00000000").is_some());
+        assert!(documented("witsock-imports", &dissolved, 4, d, "ok 3 0").is_none());
+        assert!(documented("wasi-p2", &dissolved, 7, d, "ok 3 0").is_none());
         // ICMP errors only as a refusal natively.
         let refused = natives(5, "connection-refused");
         let reset = natives(5, "connection-reset");
@@ -1496,6 +1533,41 @@ mod tests {
                 "end-of-stream".into(),
                 "ok 127.0.0.1:#1".into(),
                 "ok 127.0.0.1:#1".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_disconnected_datagram_socket_sends_only_with_a_destination() {
+        let program = Program::parse(
+            "new 0 udp4; bind 0 loopback-v4; new 1 udp4; bind 1 loopback-v4; connect 0 @1; \
+             disconnect 0; send 0 3; remote 0; send-to 0 @1 3; receive-from 1 16; \
+             disconnect 0; new 2 tcp4; disconnect 2",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(Program::parse(&program.to_string()).as_ref(), Ok(&program));
+        let out = run(&program);
+        let hash = {
+            let mut buf = Vec::new();
+            payload(8, 3, &mut buf);
+            fnv(&buf)
+        };
+        assert_eq!(
+            out,
+            [
+                "ok".to_string(),
+                "ok".into(),
+                "ok".into(),
+                "ok".into(),
+                "ok".into(),
+                "ok".into(),
+                "not-connected".into(),
+                "not-connected".into(),
+                "ok 3".into(),
+                format!("ok 3 {hash:08x} from 127.0.0.1:#0"),
+                "ok".into(),
+                "ok".into(),
+                "operation-not-supported".into(),
             ]
         );
     }

@@ -82,6 +82,8 @@ pub enum State {
     UdpConnected,
     /// UDP: connected to one peer, then to another.
     UdpReconnected,
+    /// UDP: connected to a peer, then disconnected: as bound again.
+    UdpDisconnected,
 }
 
 /// The states of each protocol, in matrix order.
@@ -103,6 +105,7 @@ const UDP_STATES: &[State] = &[
     State::Bound,
     State::UdpConnected,
     State::UdpReconnected,
+    State::UdpDisconnected,
 ];
 
 /// A call, with the arguments the matrix gives it.
@@ -118,6 +121,8 @@ pub enum Call {
     StartConnect,
     /// `finish-connect`.
     FinishConnect,
+    /// `disconnect`.
+    Disconnect,
     /// `send` of one byte.
     Send,
     /// `receive` of up to 16 bytes.
@@ -184,6 +189,7 @@ const CALLS: &[Call] = &[
     Call::TryAccept,
     Call::StartConnect,
     Call::FinishConnect,
+    Call::Disconnect,
     Call::Send,
     Call::Receive,
     Call::Peek,
@@ -448,6 +454,12 @@ impl Fixture {
                         s.start_connect(&target)?;
                         s
                     }
+                    State::UdpDisconnected => {
+                        let (s, _) = udp_socket(domain)?;
+                        s.start_connect(&target)?;
+                        s.disconnect()?;
+                        s
+                    }
                     _ => {
                         let (s, _) = udp_socket(domain)?;
                         let (first, first_addr) = udp_socket(domain)?;
@@ -479,6 +491,7 @@ impl Fixture {
             Call::TryAccept => seen_bool(s.try_accept().map(|a| a.is_some())),
             Call::StartConnect => seen_bool(s.start_connect(&self.target)),
             Call::FinishConnect => seen_bool(s.finish_connect()),
+            Call::Disconnect => seen(s.disconnect()),
             Call::Send => seen(s.send(b"x", SendFlags::EMPTY)),
             Call::Receive => seen_len(s.recv(&mut buf, RecvFlags::EMPTY)),
             Call::Peek => seen_len(s.recv(&mut buf, RecvFlags::PEEK)),
@@ -734,6 +747,8 @@ fn tcp(cell: &Cell) -> Vec<Seen> {
             // A listener counts as connected (EISCONN), as everywhere.
             _ => one(err(E::AlreadyConnected)),
         },
+        // A stream has no association to dissolve, whatever its state.
+        Call::Disconnect => one(err(E::OperationNotSupported)),
         Call::FinishConnect => one(match state {
             Connected | Accepted | PeerShutWrite | ShutRead | ShutWrite | ShutBoth => Yes,
             // The pending error, as SO_ERROR reports it.
@@ -804,6 +819,8 @@ fn udp(cell: &Cell) -> Vec<Seen> {
         Call::Listen | Call::TryAccept => one(err(E::OperationNotSupported)),
         Call::StartConnect => one(Yes),
         Call::FinishConnect => one(if connected { Yes } else { err(E::InvalidState) }),
+        // With a peer or without (then nothing to do).
+        Call::Disconnect => one(Done),
         Call::Send | Call::SendVectored => one(if connected {
             Done
         } else {
@@ -976,7 +993,9 @@ fn state_limit(cell: &Cell, backend: Backend) -> Option<&'static str> {
         }
         // A send on an unconnected datagram socket is `not-connected`
         // before any backend is asked.
-        (Proto::Udp, State::Fresh | State::Bound, Call::SendVectored) => None,
+        (Proto::Udp, State::Fresh | State::Bound | State::UdpDisconnected, Call::SendVectored) => {
+            None
+        }
         (Proto::Udp, _, Call::SendVectored | Call::ReceiveVectored) => {
             Some("vectored I/O is emulated on wasi:sockets and would split a datagram")
         }
@@ -1005,6 +1024,40 @@ mod tests {
         assert!(names.contains("udp_v6_reconnected__receive_batch"));
         assert!(names.contains("tcp_v4_listening__set_no_delay"));
         assert!(names.contains("udp_v6_bound__get_multicast_hops_v6"));
+    }
+
+    #[test]
+    fn a_disconnected_udp_socket_expects_what_a_bound_one_does() {
+        let cells = cells();
+        let disconnected: Vec<&Cell> = cells
+            .iter()
+            .filter(|c| c.state == State::UdpDisconnected)
+            .collect();
+        assert_eq!(disconnected.len(), 2 * calls().count());
+        for cell in disconnected {
+            let bound = Cell {
+                state: State::Bound,
+                ..*cell
+            };
+            assert_eq!(expected(cell), expected(&bound), "{}", cell.name());
+            for backend in Backend::ALL {
+                assert_eq!(
+                    state_limit(cell, *backend),
+                    state_limit(&bound, *backend),
+                    "{} on {}",
+                    cell.name(),
+                    backend.name()
+                );
+            }
+        }
+        assert!(cells
+            .iter()
+            .filter(|c| c.call == Call::Disconnect)
+            .all(|c| expected(c)
+                == vec![match c.proto {
+                    Proto::Tcp => err(E::OperationNotSupported),
+                    Proto::Udp => Done,
+                }]));
     }
 
     #[test]
@@ -1074,10 +1127,11 @@ mod tests {
         let count = |f: &dyn Fn(&Cell) -> bool| options.iter().filter(|c| f(c)).count();
         // 16 options lacking. On a TCP socket 7 of them exist: 14 cells a
         // state, but after a failed connect, where every backend answers
-        // `invalid-state` first. On a UDP socket 9: 7 got and set, the 2
-        // memberships of its family only set (getting them is
-        // `invalid-argument` everywhere), 16 cells.
-        assert_eq!(count(&|c| limited(c).is_some()), 20 * 14 + 8 * 16);
+        // `invalid-state` first (10 states, 2 families). On a UDP socket 9:
+        // 7 got and set, the 2 memberships of its family only set (getting
+        // them is `invalid-argument` everywhere), 16 cells (5 states, 2
+        // families).
+        assert_eq!(count(&|c| limited(c).is_some()), 20 * 14 + 10 * 16);
         assert_eq!(
             count(&|c| limited(c).is_some() && c.state == State::ConnectFailed),
             0

@@ -88,6 +88,11 @@ pub static CASES: &[Case] = &[
     ),
     case!(udp::udp_connect_drops_what_others_queued_for_receive_batch),
     case!(udp::udp_reconnect_drops_what_the_old_peer_queued),
+    case!(udp::udp_disconnect_hears_every_sender_again),
+    case!(udp::udp_disconnect_sends_only_with_a_destination),
+    case!(udp::udp_disconnect_without_a_peer_changes_nothing),
+    case!(udp::udp_reconnect_after_disconnect_works),
+    case!(udp::udp_disconnect_stops_dropping_what_others_queued),
     // Vectored I/O, peek, out-of-band, deadlines, blocking mode, poll.
     case!(io::tcp_vectored_8_buffers),
     case!(io::tcp_vectored_64_buffers),
@@ -231,11 +236,16 @@ pub static CASES: &[Case] = &[
     case!(state::send_on_unconnected_udp_is_not_connected),
     case!(state::shutdown_unconnected_is_not_connected),
     case!(state::receive_from_on_a_stream_names_the_peer),
+    case!(state::disconnect_on_a_stream_is_operation_not_supported),
     case!(state::resolve_checks_names_before_any_resolver),
     // Unix sockets.
     case!(unix::unix_stream_pair_round_trip, limits::UNIX_SOCKETS),
     case!(
         unix::unix_datagram_pair_keeps_boundaries,
+        limits::UNIX_SOCKETS
+    ),
+    case!(
+        unix::unix_datagram_pair_disconnect_forgets_the_peer,
         limits::UNIX_SOCKETS
     ),
     case!(

@@ -3,8 +3,10 @@
 
 use witsock::{Domain, ErrorCode, RecvFlags, SendFlags, Shutdown, Socket, Type};
 
-use crate::support::{expect_error, loopback, tcp_listener, tcp_pair, tcp_socket, udp_socket};
-use crate::CaseResult;
+use crate::support::{
+    expect_error, loopback, recv_exact, send_all, tcp_listener, tcp_pair, tcp_socket, udp_socket,
+};
+use crate::{ensure, CaseResult};
 
 pub(crate) fn accept_on_socket_not_listening_is_invalid_state() -> CaseResult {
     let fresh = tcp_socket(Domain::Ipv4)?;
@@ -273,5 +275,42 @@ pub(crate) fn resolve_checks_names_before_any_resolver() -> CaseResult {
             &format!("resolving `{name}`"),
         )?;
     }
+    Ok(())
+}
+
+/// `disconnect` is for datagram sockets: on a stream, in any state, it is
+/// `operation-not-supported`, and a connection goes on unharmed (an
+/// AF_UNSPEC connect would abort it natively).
+pub(crate) fn disconnect_on_a_stream_is_operation_not_supported() -> CaseResult {
+    let fresh = tcp_socket(Domain::Ipv4)?;
+    expect_error(
+        fresh.disconnect(),
+        ErrorCode::OperationNotSupported,
+        "disconnect on a fresh TCP socket",
+    )?;
+    let (listener, _) = tcp_listener(Domain::Ipv6)?;
+    expect_error(
+        listener.disconnect(),
+        ErrorCode::OperationNotSupported,
+        "disconnect on a listener",
+    )?;
+    let (client, server) = tcp_pair(Domain::Ipv4)?;
+    for (socket, what) in [
+        (&client, "a connected client"),
+        (&server, "an accepted socket"),
+    ] {
+        expect_error(
+            socket.disconnect(),
+            ErrorCode::OperationNotSupported,
+            &format!("disconnect on {what}"),
+        )?;
+    }
+    client.peer_addr()?;
+    send_all(&client, b"still connected")?;
+    let got = recv_exact(&server, 15)?;
+    ensure!(got == b"still connected", "the server received {got:?}");
+    send_all(&server, b"back")?;
+    let got = recv_exact(&client, 4)?;
+    ensure!(got == b"back", "the client received {got:?}");
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! UDP: datagrams both ways with the sender's address, truncation, and
 //! which peers a connected or unconnected socket hears, also of what was
-//! queued before its connect.
+//! queued before its connect, and what a disconnect undoes.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use witsock::{
@@ -9,7 +10,7 @@ use witsock::{
 };
 
 use crate::support::{connect, expect_error, port_of, prefix, recv_datagram, udp_socket, wait_for};
-use crate::{ensure, CaseError, CaseResult};
+use crate::{ensure, Backend, CaseError, CaseResult};
 
 fn round_trip(domain: Domain) -> CaseResult {
     let (a, a_addr) = udp_socket(domain)?;
@@ -380,5 +381,254 @@ pub(crate) fn udp_reconnect_drops_what_the_old_peer_queued() -> CaseResult {
             "after the reconnect",
         )?;
     }
+    Ok(())
+}
+
+/// Checks a disconnected socket's local address against `bound`, what it
+/// was bound to before it connected (the unspecified address for a socket
+/// its connect bound): the same port, and the same IP but on macOS, whose
+/// kernel resets the IP to the unspecified address (documented under
+/// "States" in `wit/sockets.wit`).
+fn expect_local_after_disconnect(socket: &Socket, bound: &SockAddr, what: &str) -> CaseResult {
+    let local = socket.local_addr()?;
+    let (Some(local_ip), Some(bound_ip)) = (local.as_socket(), bound.as_socket()) else {
+        return Err(CaseError::Fail(format!(
+            "{what}: the local address is {local}, bound to {bound}"
+        )));
+    };
+    ensure!(
+        local_ip.port() == bound_ip.port(),
+        "{what}: the local port moved from {} to {} (local address {local})",
+        bound_ip.port(),
+        local_ip.port()
+    );
+    let reset_on_macos =
+        Backend::current() == Backend::NativeMacos && local_ip.ip().is_unspecified();
+    ensure!(
+        local_ip.ip() == bound_ip.ip() || reset_on_macos,
+        "{what}: the local address is {local}, bound to {bound}"
+    );
+    Ok(())
+}
+
+/// A UDP socket connected to a peer, then disconnected, hears every sender
+/// again; what a stranger sent while it was connected stays dropped.
+fn disconnect_hears_every_sender(domain: Domain) -> CaseResult {
+    let (receiver, receiver_addr) = udp_socket(domain)?;
+    let (peer, peer_addr) = udp_socket(domain)?;
+    let (stranger, stranger_addr) = udp_socket(domain)?;
+    connect(&receiver, &peer_addr)?;
+    stranger.send_to(b"while connected", &receiver_addr, SendFlags::EMPTY)?;
+    peer.send_to(b"peer", &receiver_addr, SendFlags::EMPTY)?;
+    let (data, meta) = recv_datagram(&receiver, 64)?;
+    ensure!(
+        data == b"peer" && meta.addr == peer_addr,
+        "connected: received {data:?} from {}, expected \"peer\" from {peer_addr}",
+        meta.addr
+    );
+    let mut buf = [0u8; 64];
+    expect_error(
+        receiver.recv(&mut buf, RecvFlags::EMPTY),
+        ErrorCode::WouldBlock,
+        "receive while connected, after the peer's datagram (the stranger's must be dropped)",
+    )?;
+
+    receiver.disconnect()?;
+    expect_local_after_disconnect(&receiver, &receiver_addr, "after the disconnect")?;
+    stranger.send_to(b"after", &receiver_addr, SendFlags::EMPTY)?;
+    let (data, meta) = recv_datagram(&receiver, 64)?;
+    ensure!(
+        data == b"after" && meta.addr == stranger_addr,
+        "disconnected: received {data:?} from {}, expected \"after\" from {stranger_addr}",
+        meta.addr
+    );
+    peer.send_to(b"old peer", &receiver_addr, SendFlags::EMPTY)?;
+    let (data, meta) = recv_datagram(&receiver, 64)?;
+    ensure!(
+        data == b"old peer" && meta.addr == peer_addr,
+        "disconnected: received {data:?} from {}, expected \"old peer\" from {peer_addr}",
+        meta.addr
+    );
+    expect_error(
+        receiver.recv(&mut buf, RecvFlags::EMPTY),
+        ErrorCode::WouldBlock,
+        "receive after the disconnect, once both datagrams were in (the one sent while \
+         connected stays dropped)",
+    )
+}
+
+pub(crate) fn udp_disconnect_hears_every_sender_again() -> CaseResult {
+    disconnect_hears_every_sender(Domain::Ipv4)?;
+    disconnect_hears_every_sender(Domain::Ipv6)
+}
+
+/// A disconnected socket sends as one that never connected: `send` is
+/// `not-connected`, `send-to` reaches any peer (the old one too), and it
+/// has no remote address.
+pub(crate) fn udp_disconnect_sends_only_with_a_destination() -> CaseResult {
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let (socket, socket_addr) = udp_socket(domain)?;
+        let (peer, peer_addr) = udp_socket(domain)?;
+        let (stranger, _) = udp_socket(domain)?;
+        connect(&socket, &peer_addr)?;
+        socket.disconnect()?;
+        expect_error(
+            socket.send(b"to nobody", SendFlags::EMPTY),
+            ErrorCode::NotConnected,
+            "send without a destination after a disconnect",
+        )?;
+        expect_error(
+            socket.peer_addr(),
+            ErrorCode::NotConnected,
+            "remote address after a disconnect",
+        )?;
+        expect_error(
+            socket.finish_connect(),
+            ErrorCode::InvalidState,
+            "finish-connect after a disconnect",
+        )?;
+        for (to, to_addr, what) in [
+            (&stranger, stranger.local_addr()?, "another peer"),
+            (&peer, peer_addr, "the old peer"),
+        ] {
+            let n = socket.send_to(b"anyone", &to_addr, SendFlags::EMPTY)?;
+            ensure!(n == 6, "send-to {what} sent {n} of 6 bytes");
+            let (data, meta) = recv_datagram(to, 64)?;
+            ensure!(
+                data == b"anyone"
+                    && meta.addr.as_socket().map(|a| a.port()) == Some(port_of(&socket_addr)?),
+                "{what} received {data:?} from {}, expected \"anyone\" from port {}",
+                meta.addr,
+                port_of(&socket_addr)?
+            );
+        }
+    }
+    Ok(())
+}
+
+/// On a datagram socket with no peer a disconnect does nothing, and
+/// succeeds: unbound stays unbound, bound keeps its address, and a
+/// second disconnect after the first is no error.
+pub(crate) fn udp_disconnect_without_a_peer_changes_nothing() -> CaseResult {
+    let fresh = Socket::new_nonblocking(Domain::Ipv4, Type::Datagram, None)?;
+    fresh.disconnect()?;
+    expect_error(
+        fresh.local_addr(),
+        ErrorCode::InvalidState,
+        "the local address of an unbound socket after a disconnect",
+    )?;
+    expect_error(
+        fresh.peer_addr(),
+        ErrorCode::NotConnected,
+        "the remote address of an unbound socket after a disconnect",
+    )?;
+    // An ephemeral port a disconnect would release natively on Linux.
+    let (bound, bound_addr) = udp_socket(Domain::Ipv4)?;
+    bound.disconnect()?;
+    let local = bound.local_addr()?;
+    ensure!(
+        local == bound_addr,
+        "a socket with no peer was bound to {bound_addr}, after a disconnect to {local}"
+    );
+    let (sender, _) = udp_socket(Domain::Ipv4)?;
+    sender.send_to(b"still here", &bound_addr, SendFlags::EMPTY)?;
+    let (data, _) = recv_datagram(&bound, 64)?;
+    ensure!(data == b"still here", "received {data:?}");
+
+    let (socket, socket_addr) = udp_socket(Domain::Ipv6)?;
+    let (_peer, peer_addr) = udp_socket(Domain::Ipv6)?;
+    connect(&socket, &peer_addr)?;
+    socket.disconnect()?;
+    socket.disconnect()?;
+    expect_local_after_disconnect(&socket, &socket_addr, "after two disconnects")?;
+    expect_error(
+        socket.peer_addr(),
+        ErrorCode::NotConnected,
+        "remote address after two disconnects",
+    )
+}
+
+/// Connect, disconnect, connect to the other peer, round after round: each
+/// connect hears and sends to its peer only, each disconnect everyone, and
+/// the local port never moves. The socket is never bound: its first
+/// connect binds it, to the unspecified address once disconnected.
+pub(crate) fn udp_reconnect_after_disconnect_works() -> CaseResult {
+    let socket = Socket::new_nonblocking(Domain::Ipv4, Type::Datagram, None)?;
+    let (first, first_addr) = udp_socket(Domain::Ipv4)?;
+    let (second, second_addr) = udp_socket(Domain::Ipv4)?;
+    let peers = [(&first, &first_addr), (&second, &second_addr)];
+    let mut port = None;
+    let mut buf = [0u8; 64];
+    for (round, (&(peer, peer_addr), &(other, other_addr))) in peers
+        .iter()
+        .cycle()
+        .zip(peers.iter().cycle().skip(1))
+        .take(8)
+        .enumerate()
+    {
+        connect(&socket, peer_addr)?;
+        let remote = socket.peer_addr()?;
+        ensure!(
+            remote == *peer_addr,
+            "round {round}: connected to {peer_addr}, remote address is {remote}"
+        );
+        let local = socket.local_addr()?;
+        let port = *port.get_or_insert(port_of(&local)?);
+        ensure!(
+            port_of(&local)? == port,
+            "round {round}: connected, the local port moved from {port} to {local}"
+        );
+        // The socket sends from loopback to a loopback peer.
+        let to = SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into();
+        other.send_to(b"other", &to, SendFlags::EMPTY)?;
+        peer.send_to(b"peer", &to, SendFlags::EMPTY)?;
+        let (data, meta) = recv_datagram(&socket, 64)?;
+        ensure!(
+            data == b"peer" && meta.addr == *peer_addr,
+            "round {round}: connected, received {data:?} from {}, expected \"peer\" from {peer_addr}",
+            meta.addr
+        );
+        expect_error(
+            socket.recv(&mut buf, RecvFlags::EMPTY),
+            ErrorCode::WouldBlock,
+            "receive while connected, after the peer's datagram (the other's must be dropped)",
+        )?;
+        socket.send(b"to peer", SendFlags::EMPTY)?;
+        let (data, _) = recv_datagram(peer, 64)?;
+        ensure!(
+            data == b"to peer",
+            "round {round}: the peer received {data:?}"
+        );
+
+        socket.disconnect()?;
+        let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into();
+        expect_local_after_disconnect(&socket, &unspecified, &format!("round {round}"))?;
+        other.send_to(b"anyone", &to, SendFlags::EMPTY)?;
+        let (data, meta) = recv_datagram(&socket, 64)?;
+        ensure!(
+            data == b"anyone" && meta.addr == *other_addr,
+            "round {round}: disconnected, received {data:?} from {}, expected \"anyone\" from {other_addr}",
+            meta.addr
+        );
+    }
+    Ok(())
+}
+
+/// What a stranger queued before the connect, and no receive dropped, is
+/// received once the socket disconnects: nothing filters any more.
+pub(crate) fn udp_disconnect_stops_dropping_what_others_queued() -> CaseResult {
+    let (receiver, receiver_addr) = udp_socket(Domain::Ipv4)?;
+    let (_peer, peer_addr) = udp_socket(Domain::Ipv4)?;
+    let (stranger, stranger_addr) = udp_socket(Domain::Ipv4)?;
+    stranger.send_to(b"queued", &receiver_addr, SendFlags::EMPTY)?;
+    wait_for(&receiver, Interest::READABLE, "the stranger's datagram")?;
+    connect(&receiver, &peer_addr)?;
+    receiver.disconnect()?;
+    let (data, meta) = recv_datagram(&receiver, 64)?;
+    ensure!(
+        data == b"queued" && meta.addr == stranger_addr,
+        "received {data:?} from {}, expected \"queued\" from {stranger_addr}",
+        meta.addr
+    );
     Ok(())
 }

@@ -162,3 +162,34 @@ pub(crate) fn unix_abstract_name_bind_listen_accept_connect() -> CaseResult {
     );
     listen_connect_accept(&addr)
 }
+
+/// A Unix datagram pair end that disconnects forgets its peer: `send` is
+/// `not-connected`, it has no remote address, a second disconnect is no
+/// error, and the other end, still connected to it, can still send to it.
+/// (Nothing is queued at the disconnect: Linux would drop that, and
+/// report `connection-reset` to the other end.)
+pub(crate) fn unix_datagram_pair_disconnect_forgets_the_peer() -> CaseResult {
+    let (a, b) = Socket::pair(Type::Datagram, true)?;
+    a.disconnect()?;
+    expect_error(
+        a.send(b"to nobody", SendFlags::EMPTY),
+        ErrorCode::NotConnected,
+        "send on a disconnected pair end",
+    )?;
+    expect_error(
+        a.peer_addr(),
+        ErrorCode::NotConnected,
+        "remote address of a disconnected pair end",
+    )?;
+    a.disconnect()?;
+    b.send(b"to a", SendFlags::EMPTY)?;
+    let mut buf = [0u8; 16];
+    crate::support::wait_for(&a, witsock::Interest::READABLE, "b's datagram")?;
+    let n = a.recv(&mut buf, RecvFlags::EMPTY)?;
+    ensure!(
+        buf.get(..n) == Some(&b"to a"[..]),
+        "the disconnected end received {n} bytes: {:?}",
+        buf.get(..n)
+    );
+    Ok(())
+}
