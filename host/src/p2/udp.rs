@@ -168,8 +168,10 @@ impl udp::HostUdpSocket for WitsockCtxView<'_> {
                     .start_connect(&mut socket.inner, Target::Ip(addr))?;
                 socket.remote = Some(addr);
             }
-            // XXX disconnect
-            None if socket.remote.is_some() => return Err(ErrorCode::NotSupported.into()),
+            None if socket.remote.is_some() => {
+                socket.inner.socket().disconnect()?;
+                socket.remote = None;
+            }
             None => {}
         }
         let incoming = IncomingDatagramStream {
