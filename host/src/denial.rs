@@ -116,6 +116,14 @@ impl fmt::Display for Denial {
     /// `denied connect to 127.0.0.1:5000: no connect rule matches (rules:
     /// none)`: the CLI adds the flag that would allow it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if matches!(
+            self.operation,
+            DeniedOperation::Create | DeniedOperation::Quota
+        ) {
+            // The target says what was refused: "an IPv4 socket", "a new
+            // socket".
+            return write!(f, "denied {}: {}", self.target, self.reason);
+        }
         write!(f, "denied {}", self.operation)?;
         if !self.target.is_empty() {
             let joiner = match self.operation {
@@ -172,11 +180,18 @@ impl Denial {
         } else {
             128
         };
+        // A listen is refused on a port the system picked: a rule for that
+        // one port would not do next time.
+        let (first, last) = if operation == DeniedOperation::Listen {
+            (0, u16::MAX)
+        } else {
+            (addr.port(), addr.port())
+        };
         Denial {
             operation,
             target: addr.to_string(),
             reason,
-            grant: AddressRule::new(addr.ip().to_canonical(), full, addr.port(), addr.port())
+            grant: AddressRule::new(addr.ip().to_canonical(), full, first, last)
                 .map(|rule| Grant::Rule(use_, rule)),
         }
     }

@@ -100,7 +100,7 @@ impl WitsockCtx {
             op,
             Denial {
                 operation: DeniedOperation::Quota,
-                target: "sockets".to_string(),
+                target: "a new socket".to_string(),
                 reason: format!(
                     "too many sockets: the guest holds {}, the most it may (--max-sockets {max})",
                     self.open_sockets
@@ -144,7 +144,7 @@ impl WitsockCtx {
                 Operation::Create,
                 Denial {
                     operation: DeniedOperation::Create,
-                    target: "unix".to_string(),
+                    target: "a Unix socket".to_string(),
                     reason: "no Unix socket directory, abstract prefix or socket pairs granted"
                         .to_string(),
                     grant: Some(Grant::UnixSockets),
@@ -160,9 +160,9 @@ impl WitsockCtx {
                 Denial {
                     operation: DeniedOperation::Create,
                     target: if domain == Domain::Ipv6 {
-                        "ipv6"
+                        "an IPv6 socket"
                     } else {
-                        "ipv4"
+                        "an IPv4 socket"
                     }
                     .to_string(),
                     reason: "the policy has no address rule, so no TCP or UDP".to_string(),
@@ -191,7 +191,7 @@ impl WitsockCtx {
                     Operation::Create,
                     Denial {
                         operation: DeniedOperation::Create,
-                        target: name.to_string(),
+                        target: format!("a {} socket", name.to_uppercase()),
                         reason: format!("{} sockets are turned off", name.to_uppercase()),
                         grant: Some(Grant::Protocol(stream)),
                     },
@@ -226,7 +226,7 @@ impl WitsockCtx {
                 Operation::Create,
                 Denial {
                     operation: DeniedOperation::Create,
-                    target: "socket pair".to_string(),
+                    target: "a socket pair".to_string(),
                     reason: "socket pairs are not granted".to_string(),
                     grant: Some(Grant::SocketPairs),
                 },
@@ -423,7 +423,7 @@ impl WitsockCtx {
                 Operation::Receive,
                 Denial {
                     operation: DeniedOperation::Quota,
-                    target: "receive buffer".to_string(),
+                    target: "a receive".to_string(),
                     reason: format!(
                         "a receive of more than {max} bytes in one call (the per-call limit)"
                     ),
