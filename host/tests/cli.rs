@@ -414,3 +414,88 @@ fn conformance_fails_and_cleans_up_when_the_imports_guest_does_not_import_witsoc
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn verbose_prints_the_policy_and_what_the_guest_imports() {
+    let wasi = common::guest_path();
+    let imports = imports_support::guest_suite().path().to_path_buf();
+    for (guest, interface) in [
+        (&wasi, "wasi:sockets/tcp@"),
+        (&imports, "witsock:sockets/sockets@"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+            .arg("run")
+            .arg(guest)
+            .args([
+                "--allow-bind",
+                "127.0.0.1:*",
+                "--max-backlog",
+                "16",
+                "--verbose",
+            ])
+            .args(["--", "--differential-program", "new 0 tcp4"])
+            .output()
+            .expect("witsock-host runs");
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("witsock-host: wasi:sockets served by witsock's socket layer"),
+            "{err}"
+        );
+        assert!(
+            err.contains("witsock-host: policy: bind rules: 127.0.0.1:*"),
+            "{err}"
+        );
+        assert!(err.contains("quotas: 1024 sockets, backlog 16,"), "{err}");
+        let imports_line = err
+            .lines()
+            .find(|line| line.contains(" imports: "))
+            .unwrap_or_else(|| panic!("no imports line: {err}"));
+        assert!(imports_line.contains(interface), "{imports_line}");
+    }
+}
+
+#[test]
+fn wasmtime_network_options_keep_their_meaning() {
+    let guest = common::guest_path();
+    let program = "new 0 tcp4; bind 0 loopback-v4; listen 0 4; new 1 tcp4; connect 1 @0";
+    let run = |flags: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+            .arg("run")
+            .arg(&guest)
+            .args(flags)
+            .args(["--", "--differential-program", program])
+            .output()
+            .expect("witsock-host runs")
+    };
+    let outcomes = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find(|line| line.starts_with("program\t"))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    // Every address, as `wasmtime run -S inherit-network` grants.
+    let open = run(&["-S", "inherit-network"]);
+    assert_eq!(
+        outcomes(&open),
+        "program\tok\tok\tok\tok\tok",
+        "{}",
+        stderr(&open)
+    );
+    assert!(!stderr(&open).contains("denied"), "{}", stderr(&open));
+    // The joined form, and an option turned off again.
+    let closed = run(&["-Sinherit-network=y,tcp=n"]);
+    // The first operation, creating a TCP socket, is refused; the rest
+    // have no socket to work on.
+    assert!(
+        outcomes(&closed).starts_with("program\taccess-denied\tno-socket"),
+        "{}",
+        stderr(&closed)
+    );
+    // Options that are not about the network are refused by name.
+    let other = run(&["-S", "inherit-env"]);
+    assert_eq!(other.status.code(), Some(2));
+    let line = one_clear_line(&other);
+    assert!(line.starts_with("witsock-host: -S inherit-env: "), "{line}");
+}
