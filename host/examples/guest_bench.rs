@@ -51,6 +51,7 @@ use std::time::Instant;
 
 use witsock::{Domain, RecvFlags, SendFlags, SockAddr, Socket, Type};
 use witsock_host::imports::{WitsockGuest, WitsockPolicy, WitsockRunOptions};
+use witsock_host::WasiSockets;
 use witsock_host::{Policy, Stdio};
 
 /// The TCP throughput message.
@@ -116,6 +117,8 @@ struct Contestant {
     variant: &'static str,
     /// The backend the probe must report for a witsock variant.
     backend: Option<&'static str>,
+    /// Which implementation serves the guest's wasi:sockets.
+    sockets: WasiSockets,
 }
 
 /// The baseline every ratio is taken against.
@@ -127,6 +130,12 @@ fn contestants(workload: Workload) -> Vec<Contestant> {
         build,
         variant,
         backend,
+        sockets: WasiSockets::Witsock,
+    };
+    // The same guests with wasi:sockets from wasmtime-wasi, for comparison.
+    let on_wasmtime = |label, variant, backend| Contestant {
+        sockets: WasiSockets::WasmtimeWasi,
+        ..row(label, Build::Wasi, variant, backend)
     };
     let mut rows = vec![
         row("witsock wasi-p2", Build::Wasi, "witsock", Some("wasi-p2")),
@@ -160,6 +169,16 @@ fn contestants(workload: Workload) -> Vec<Contestant> {
             ));
         }
     }
+    rows.push(on_wasmtime(
+        "witsock wasi-p2, wasmtime-wasi's sockets",
+        "witsock",
+        Some("wasi-p2"),
+    ));
+    rows.push(on_wasmtime(
+        "std::net, wasmtime-wasi's sockets",
+        "std",
+        None,
+    ));
     rows.push(row("native witsock (no wasm)", Build::Native, "", None));
     rows
 }
@@ -323,6 +342,7 @@ fn guest_rate(
             wasi: Policy::loopback(),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
+            wasi_sockets: row.sockets,
             ..WitsockRunOptions::default()
         })
         .map_err(|e| e.to_string())?;
