@@ -67,10 +67,16 @@ fn run(component: &str, guest_args: &[String]) -> wasmtime::Result<u8> {
     let engine = Engine::default();
     let mut linker = Linker::<State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    imports::add_to_linker(&mut linker, |state| WitsockCtxView {
-        ctx: &mut state.witsock,
-        table: &mut state.table,
-    })?;
+    fn view(state: &mut State) -> WitsockCtxView<'_> {
+        WitsockCtxView {
+            ctx: &mut state.witsock,
+            table: &mut state.table,
+        }
+    }
+    // The witsock interface, and wasi:sockets from the same socket layer
+    // and policy (in place of wasmtime-wasi's).
+    imports::add_to_linker(&mut linker, view)?;
+    witsock_host::p2::add_to_linker(&mut linker, view)?;
 
     // Loopback addresses, every port; Unix sockets in a directory made for
     // this guest alone. Everything else is refused.

@@ -31,10 +31,12 @@
 //! let engine = Engine::default();
 //! let mut linker = Linker::<State>::new(&engine);
 //! wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-//! imports::add_to_linker(&mut linker, |state| WitsockCtxView {
-//!     ctx: &mut state.witsock,
-//!     table: &mut state.table,
-//! })?;
+//! fn view(state: &mut State) -> WitsockCtxView<'_> {
+//!     WitsockCtxView { ctx: &mut state.witsock, table: &mut state.table }
+//! }
+//! imports::add_to_linker(&mut linker, view)?;
+//! // wasi:sockets from the same socket layer, policy and quotas.
+//! witsock_host::p2::add_to_linker(&mut linker, view)?;
 //!
 //! let state = State {
 //!     wasi: WasiCtx::builder().inherit_stdio().build(),
@@ -57,8 +59,12 @@
 //!   guest (wasmtime checks handles before the host sees them, and the
 //!   host checks again); nothing the guest passes panics the host.
 //! - Every address, path and option goes through the [`WitsockPolicy`]
-//!   before it reaches the kernel; quotas give the guest
-//!   `too-many-sockets` or `invalid-argument`.
+//!   before it reaches the kernel, in the socket layer
+//!   ([`crate::sockets`]) that serves wasi:sockets ([`crate::p2`]) too;
+//!   quotas give the guest `too-many-sockets` or `invalid-argument`. A
+//!   refusal is `access-denied` with no `os-error`, and goes to the
+//!   context's [`on_denial`](WitsockCtx::on_denial) hook as a
+//!   [`Denial`](crate::Denial).
 //! - `subscribe` returns a `wasi:io/poll` pollable backed by the socket's
 //!   readiness in the tokio reactor wasmtime-wasi runs on, so a guest can
 //!   wait on witsock sockets and wasi streams, timers or sockets in one
