@@ -3,12 +3,15 @@
 //! capabilities.
 
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use witsock::OptionName;
 use witsock_conformance::{Backend, Outcome, Report};
 use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
 
+use crate::imports::{Limits, WitsockGuest, WitsockPolicy, WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
 use crate::{AddressRule, Guest, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio};
 
 /// The longest reason or message shown in a matrix cell; longer ones are
@@ -460,6 +463,69 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
         out.push_str(&line);
         out.push('\n');
     }
+}
+
+/// The policy the conformance suite runs under through the imports: what a
+/// native process on loopback may do (every loopback address, binding the
+/// unspecified addresses for its dual-stack listener and the few addresses
+/// off loopback the address matrix binds, Unix sockets in `unix_dir` and
+/// under the suite's abstract names, multicast, lingering, name lookup),
+/// with quotas large enough for its burst of connections.
+pub fn imports_conformance_policy(unix_dir: &Path) -> std::io::Result<WitsockPolicy> {
+    let mut policy = WitsockPolicy::loopback();
+    let bound = witsock_conformance::addresses::BOUND_OFF_LOOPBACK;
+    for ip in [
+        IpAddr::from(Ipv4Addr::UNSPECIFIED),
+        Ipv6Addr::UNSPECIFIED.into(),
+    ]
+    .into_iter()
+    .chain(bound.iter().copied())
+    {
+        let full = if ip.is_ipv4() { 32 } else { 128 };
+        if let Some(rule) = AddressRule::new(ip, full, 0, u16::MAX) {
+            policy = policy.allow_bind(rule);
+        }
+    }
+    Ok(policy
+        .allow_unix_dir(unix_dir)?
+        .allow_abstract_prefix("witsock-conformance-")
+        .allow_socket_pairs(true)
+        .allow_multicast(true)
+        .allow_linger(Duration::from_secs(3600))
+        .allow_name_lookup(true)
+        .with_limits(Limits {
+            max_sockets: 8192,
+            max_backlog: 4096,
+            ..Limits::default()
+        }))
+}
+
+/// Runs the guest suite `guest` (built with `--features witsock/imports`)
+/// under [`conformance_policy`], passing `filter` on, and reads its reports
+/// as the `witsock-imports` column. Unix socket files go to `unix_dir`,
+/// which the guest gets preopened at the same path.
+pub fn conformance_column(
+    guest: &WitsockGuest,
+    filter: Option<&str>,
+    unix_dir: &Path,
+) -> Result<Column, HostError> {
+    let policy = imports_conformance_policy(unix_dir).map_err(|e| HostError::Instantiate {
+        path: unix_dir.to_path_buf(),
+        reason: format!("cannot grant the Unix socket directory: {e}"),
+    })?;
+    let outcome = guest.run(&WitsockRunOptions {
+        args: filter.map(str::to_string).into_iter().collect(),
+        env: vec![(
+            UNIX_SOCKET_DIR_VAR.to_string(),
+            unix_dir.to_string_lossy().into_owned(),
+        )],
+        preopens: vec![unix_dir.to_path_buf()],
+        witsock: policy,
+        stdout: Stdio::Capture,
+        stderr: Stdio::Capture,
+        ..WitsockRunOptions::default()
+    })?;
+    Ok(Column::from_guest_run(&outcome, Backend::WitsockImports))
 }
 
 #[cfg(test)]

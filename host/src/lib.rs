@@ -37,10 +37,13 @@ use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+#[cfg(feature = "tools")]
 pub mod conformance;
 pub mod denial;
+#[cfg(feature = "tools")]
 pub mod differential;
 pub mod imports;
+#[cfg(feature = "tools")]
 pub mod layout;
 pub mod p2;
 pub mod policy;

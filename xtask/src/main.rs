@@ -208,6 +208,21 @@ fn lint() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    // What an embedder builds: the library without the test tooling.
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--release",
+            "--package",
+            HOST,
+            "--no-default-features",
+            "--lib",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     for features in [&[][..], &["--features", layout::IMPORTS_FEATURE][..]] {
         let mut args = vec![
             "clippy",

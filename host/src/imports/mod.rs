@@ -86,8 +86,10 @@ use wasmtime::component::Linker;
 
 pub use self::host::WitsockCtxView;
 pub use self::policy::{AddressUse, Limits, WitsockPolicy};
-pub use self::run::{
-    conformance_column, conformance_policy, WitsockGuest, WitsockRunOptions, UNIX_SOCKET_DIR_VAR,
+pub use self::run::{WitsockGuest, WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
+#[cfg(feature = "tools")]
+pub use crate::conformance::{
+    conformance_column, imports_conformance_policy as conformance_policy,
 };
 pub use crate::sockets::resource::SocketResource;
 pub use crate::sockets::WitsockCtx;

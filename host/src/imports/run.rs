@@ -2,21 +2,18 @@
 //! wasmtime-wasi, and the conformance column of a guest suite built with
 //! `--features witsock/imports`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
-use witsock_conformance::Backend;
 
-use super::{add_to_linker, Limits, WitsockCtx, WitsockCtxView, WitsockPolicy};
-use crate::conformance::Column;
+use super::{add_to_linker, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
-    store_limits, AddressRule, Compiled, DenialHook, GuestLimits, HostError, Policy, RunOutcome,
-    Stdio, StoreLimits, WasiSockets,
+    store_limits, Compiled, DenialHook, GuestLimits, HostError, Policy, RunOutcome, Stdio,
+    StoreLimits, WasiSockets,
 };
 
 /// The environment variable that tells the guest suite where to put Unix
@@ -181,67 +178,4 @@ impl WitsockGuest {
         self.compiled
             .run(store, linker, captured, |state| observe(&state.witsock))
     }
-}
-
-/// The policy the conformance suite runs under through the imports: what a
-/// native process on loopback may do (every loopback address, binding the
-/// unspecified addresses for its dual-stack listener and the few addresses
-/// off loopback the address matrix binds, Unix sockets in `unix_dir` and
-/// under the suite's abstract names, multicast, lingering, name lookup),
-/// with quotas large enough for its burst of connections.
-pub fn conformance_policy(unix_dir: &Path) -> std::io::Result<WitsockPolicy> {
-    let mut policy = WitsockPolicy::loopback();
-    let bound = witsock_conformance::addresses::BOUND_OFF_LOOPBACK;
-    for ip in [
-        IpAddr::from(Ipv4Addr::UNSPECIFIED),
-        Ipv6Addr::UNSPECIFIED.into(),
-    ]
-    .into_iter()
-    .chain(bound.iter().copied())
-    {
-        let full = if ip.is_ipv4() { 32 } else { 128 };
-        if let Some(rule) = AddressRule::new(ip, full, 0, u16::MAX) {
-            policy = policy.allow_bind(rule);
-        }
-    }
-    Ok(policy
-        .allow_unix_dir(unix_dir)?
-        .allow_abstract_prefix("witsock-conformance-")
-        .allow_socket_pairs(true)
-        .allow_multicast(true)
-        .allow_linger(Duration::from_secs(3600))
-        .allow_name_lookup(true)
-        .with_limits(Limits {
-            max_sockets: 8192,
-            max_backlog: 4096,
-            ..Limits::default()
-        }))
-}
-
-/// Runs the guest suite `guest` (built with `--features witsock/imports`)
-/// under [`conformance_policy`], passing `filter` on, and reads its reports
-/// as the `witsock-imports` column. Unix socket files go to `unix_dir`,
-/// which the guest gets preopened at the same path.
-pub fn conformance_column(
-    guest: &WitsockGuest,
-    filter: Option<&str>,
-    unix_dir: &Path,
-) -> Result<Column, HostError> {
-    let policy = conformance_policy(unix_dir).map_err(|e| HostError::Instantiate {
-        path: unix_dir.to_path_buf(),
-        reason: format!("cannot grant the Unix socket directory: {e}"),
-    })?;
-    let outcome = guest.run(&WitsockRunOptions {
-        args: filter.map(str::to_string).into_iter().collect(),
-        env: vec![(
-            UNIX_SOCKET_DIR_VAR.to_string(),
-            unix_dir.to_string_lossy().into_owned(),
-        )],
-        preopens: vec![unix_dir.to_path_buf()],
-        witsock: policy,
-        stdout: Stdio::Capture,
-        stderr: Stdio::Capture,
-        ..WitsockRunOptions::default()
-    })?;
-    Ok(Column::from_guest_run(&outcome, Backend::WitsockImports))
 }
