@@ -45,7 +45,12 @@ one policy:
                       the addresses of RULE (and bind the unspecified
                       address, port 0, of its family: a client's bind)
 --allow-inbound RULE  receive datagrams from the addresses of RULE,
-                      without sending to them
+                      without sending to them; with tcp://, accept
+                      connections only from the addresses of such rules
+                      (without, from any peer)
+    --allow-connect and --allow-inbound take tcp://RULE or udp://RULE for
+    one protocol, and NAME:PORTS for the addresses the host resolves NAME
+    to when it starts (the guest may then look NAME up)
 --allow-lookup        name lookup
 --allow-unix DIR      Unix sockets inside the existing private directory
                       DIR (witsock interface only), preopened for the
@@ -190,8 +195,12 @@ impl Failure {
 struct RunArgs {
     guest: PathBuf,
     policy: Policy,
-    /// `--allow-inbound` rules: who may send datagrams to the guest.
-    inbound: Vec<AddressRule>,
+    /// `--allow-inbound` rules and protocol-qualified `--allow-connect`
+    /// ones: inbound or not, the protocol, the rule.
+    peers: Vec<(bool, Protocol, AddressRule)>,
+    /// The names `--allow-connect NAME:PORTS` named: the guest may look
+    /// them up.
+    lookup_names: Vec<String>,
     /// Grants and quotas beyond the address rules.
     extra: Extra,
     /// Which implementation serves wasi:sockets.
@@ -246,6 +255,65 @@ fn wasmtime_bool(key: &str, value: Option<&str>) -> Result<bool, Failure> {
     }
 }
 
+/// The protocol a peer rule is for: `tcp://RULE`, `udp://RULE` or both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Any,
+    Tcp,
+    Udp,
+}
+
+/// The rules a `--allow-connect` or `--allow-inbound` value stands for:
+/// `[tcp://|udp://]RULE`, or `[tcp://|udp://]NAME:PORTS` for the addresses
+/// the host resolves NAME to now (and the name itself, which the guest may
+/// then look up).
+fn peer_rules(
+    flag: &str,
+    text: &str,
+) -> Result<(Protocol, Vec<AddressRule>, Option<String>), Failure> {
+    let (protocol, rest) = if let Some(rest) = text.strip_prefix("tcp://") {
+        (Protocol::Tcp, rest)
+    } else if let Some(rest) = text.strip_prefix("udp://") {
+        (Protocol::Udp, rest)
+    } else {
+        (Protocol::Any, text)
+    };
+    let parsed = rest.parse::<AddressRule>();
+    if let Ok(rule) = parsed {
+        return Ok((protocol, vec![rule], None));
+    }
+    // NAME:PORTS, the name not an address.
+    let name_and_ports = rest.rsplit_once(':').filter(|(name, _)| {
+        !name.is_empty() && !name.starts_with('[') && name.parse::<std::net::IpAddr>().is_err()
+    });
+    let Some((name, ports)) = name_and_ports else {
+        return Err(Failure::error(parsed.expect_err("not a rule")));
+    };
+    let ports: AddressRule = format!("0.0.0.0:{ports}").parse().map_err(|_| {
+        Failure::error(format!(
+            "{flag} {text}: `{ports}` is not a port, a range or *"
+        ))
+    })?;
+    let addrs = witsock::resolve(name, 0)
+        .map_err(|e| Failure::error(format!("{flag} {text}: cannot resolve {name}: {e}")))?;
+    let mut rules = Vec::new();
+    for ip in addrs.filter_map(|addr| Some(addr.as_socket()?.ip())) {
+        let full = if ip.is_ipv4() { 32 } else { 128 };
+        if let Some(rule) = AddressRule::new(ip, full, 0, 0) {
+            let rule = rule.with_ports(ports.first_port(), ports.last_port());
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
+        }
+    }
+    if rules.is_empty() {
+        return Err(Failure::error(format!(
+            "{flag} {text}: {name} resolves to no IP address"
+        )));
+    }
+    Ok((protocol, rules, Some(name.to_string())))
+}
+
 /// Every address of both families, every port.
 fn everything() -> [AddressRule; 2] {
     [
@@ -257,7 +325,8 @@ fn everything() -> [AddressRule; 2] {
 fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut guest = None;
     let mut policy = Policy::deny_all();
-    let mut inbound = Vec::new();
+    let mut peers = Vec::new();
+    let mut lookup_names = Vec::new();
     let mut extra = Extra::default();
     let mut wasi_sockets = WasiSockets::default();
     let mut verbosity = Verbosity::Denials;
@@ -270,21 +339,24 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                 .ok_or_else(|| Failure::usage(format!("{} needs {what}", arg.to_string_lossy())))
         };
         match arg.to_str() {
-            Some(flag @ ("--allow-bind" | "--allow-connect")) => {
+            Some("--allow-bind") => {
                 let rule: AddressRule = utf8(value("a RULE")?, "the rule")?
                     .parse()
                     .map_err(Failure::error)?;
-                policy = if flag == "--allow-bind" {
-                    policy.allow_bind(rule)
-                } else {
-                    policy.allow_connect(rule)
-                };
+                policy = policy.allow_bind(rule);
             }
-            Some("--allow-inbound") => {
-                let rule: AddressRule = utf8(value("a RULE")?, "the rule")?
-                    .parse()
-                    .map_err(Failure::error)?;
-                inbound.push(rule);
+            Some(flag @ ("--allow-connect" | "--allow-inbound")) => {
+                let text = utf8(value("a RULE")?, "the rule")?;
+                let (protocol, rules, name) = peer_rules(flag, text)?;
+                if let Some(name) = name {
+                    lookup_names.push(name);
+                }
+                for rule in rules {
+                    match (flag, protocol) {
+                        ("--allow-connect", Protocol::Any) => policy = policy.allow_connect(rule),
+                        _ => peers.push((flag == "--allow-inbound", protocol, rule)),
+                    }
+                }
             }
             Some("--allow-lookup") => policy = policy.allow_ip_name_lookup(true),
             Some("--allow-multicast") => extra.multicast = true,
@@ -406,7 +478,8 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     Ok(RunArgs {
         guest: guest.ok_or_else(|| Failure::usage("no GUEST.wasm given".to_string()))?,
         policy,
-        inbound,
+        peers,
+        lookup_names,
         extra,
         wasi_sockets,
         verbosity,
@@ -442,9 +515,12 @@ fn remedy(grant: &Grant) -> Option<String> {
     Some(match grant {
         Grant::Rule(AddressUse::Bind, rule) => format!("--allow-bind {rule}"),
         Grant::Rule(AddressUse::Receive, rule) => {
-            format!("--allow-inbound {}", all_ports(rule))
+            format!("--allow-inbound udp://{}", all_ports(rule))
         }
-        Grant::Rule(AddressUse::Accept, _) => return None,
+        Grant::Rule(AddressUse::Accept, rule) => {
+            format!("--allow-inbound tcp://{}", all_ports(rule))
+        }
+        Grant::Rule(AddressUse::Send, rule) => format!("--allow-connect udp://{rule}"),
         Grant::Rule(_, rule) => format!("--allow-connect {rule}"),
         Grant::AnyIpRule => "--allow-bind RULE or --allow-connect RULE".to_string(),
         Grant::UnixSockets => "--allow-unix DIR".to_string(),
@@ -489,8 +565,48 @@ fn denial_printer() -> DenialHook {
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // The directories are checked before the guest loads, as the rules are.
     let mut witsock = WitsockPolicy::from_wasi_policy(&args.policy);
-    for rule in &args.inbound {
-        witsock = witsock.allow_udp_receive(*rule);
+    // Accepted peers: anyone, unless `--allow-inbound` names who.
+    if args
+        .peers
+        .iter()
+        .any(|&(inbound, protocol, _)| inbound && protocol != Protocol::Udp)
+    {
+        witsock = witsock.without_accept_rules();
+    }
+    for &(inbound, protocol, rule) in &args.peers {
+        let tcp = protocol != Protocol::Udp;
+        let udp = protocol != Protocol::Tcp;
+        witsock = match (inbound, tcp, udp) {
+            (true, tcp, udp) => {
+                let w = if tcp {
+                    witsock.allow_accept(rule)
+                } else {
+                    witsock
+                };
+                if udp {
+                    w.allow_udp_receive(rule)
+                } else {
+                    w
+                }
+            }
+            (false, tcp, udp) => {
+                let w = if tcp {
+                    witsock.allow_connect(rule)
+                } else {
+                    witsock
+                };
+                if udp {
+                    // A UDP client binds its family's unspecified address
+                    // first (wasi:sockets asks it to).
+                    w.allow_udp_peer(rule).allow_client_bind(rule.is_ipv4())
+                } else {
+                    w
+                }
+            }
+        };
+    }
+    for name in &args.lookup_names {
+        witsock = witsock.allow_lookup_of(name);
     }
     let extra = &args.extra;
     let mut limits = *witsock.limits();

@@ -97,6 +97,16 @@ impl AddressRule {
         }
     }
 
+    /// The first port of the range.
+    pub fn first_port(&self) -> u16 {
+        self.first_port
+    }
+
+    /// The last port of the range.
+    pub fn last_port(&self) -> u16 {
+        self.last_port
+    }
+
     /// Whether the rule is about IPv4 addresses.
     pub fn is_ipv4(&self) -> bool {
         self.network.is_ipv4()

@@ -88,6 +88,32 @@ const CASES: &[Case] = &[
         denial_rest: ": too many sockets: the guest holds 2, the most it may (--max-sockets 2); add --max-sockets N, above 2",
         operation: DeniedOperation::Quota,
     },
+    Case {
+        name: "UDP sends need a UDP rule when the connect rules are for TCP",
+        flags: &["--allow-bind", "127.0.0.1:*", "--allow-connect", "tcp://127.0.0.1:*"],
+        program: "new 0 tcp4; bind 0 loopback-v4; listen 0 4; new 1 tcp4; connect 1 @0; \
+                  new 2 udp4; bind 2 loopback-v4; new 3 udp4; bind 3 loopback-v4; send-to 3 @2 5",
+        outcome: "access-denied",
+        denial: "witsock-host: denied send to 127.0.0.1:",
+        denial_rest: ": no send rule matches (rules: none); add --allow-connect udp://127.0.0.1:",
+        operation: DeniedOperation::Send,
+    },
+    Case {
+        name: "a listener accepts only the peers --allow-inbound tcp:// names",
+        flags: &[
+            "--allow-bind",
+            "127.0.0.1:*",
+            "--allow-connect",
+            "127.0.0.1:*",
+            "--allow-inbound",
+            "tcp://127.0.0.2:*",
+        ],
+        program: "new 0 tcp4; bind 0 loopback-v4; listen 0 4; new 1 tcp4; connect 1 @0; accept 0 2",
+        outcome: "none",
+        denial: "witsock-host: denied connection from 127.0.0.1:",
+        denial_rest: ": no accept rule matches (rules: 127.0.0.2:*); add --allow-inbound tcp://127.0.0.1:*",
+        operation: DeniedOperation::Accept,
+    },
 ];
 
 /// The two guest suites: on wasi:sockets, and on the witsock imports.
@@ -262,4 +288,51 @@ fn wasmtime_wasi_stays_selectable_for_comparison() {
     let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
     // The same rules give the same answer there too.
     assert_eq!(last_outcome(&stdout), case.outcome, "{stdout}");
+}
+
+#[test]
+fn a_rule_by_name_grants_its_addresses_and_its_lookup_only() {
+    for (kind, guest) in guests() {
+        let run = |args: &[&str]| {
+            let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+                .arg("run")
+                .arg(&guest)
+                .args([
+                    "--allow-bind",
+                    "127.0.0.1:*",
+                    "--allow-connect",
+                    "localhost:*",
+                    "--",
+                ])
+                .args(args)
+                .output()
+                .expect("witsock-host runs");
+            (
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        };
+        let (stdout, stderr) = run(&["--resolve", "localhost"]);
+        assert!(
+            stdout.starts_with("resolve localhost: 127.0.0.1:")
+                || stdout.starts_with("resolve localhost: [::1]:"),
+            "{kind}: {stdout}{stderr}"
+        );
+        assert!(!stderr.contains("denied"), "{kind}: {stderr}");
+        let (stdout, stderr) = run(&["--resolve", "example.invalid"]);
+        assert!(
+            stdout.starts_with("resolve example.invalid: access-denied"),
+            "{kind}: {stdout}{stderr}"
+        );
+        assert!(
+            stderr.contains("witsock-host: denied lookup example.invalid: name lookup is not granted; add --allow-lookup"),
+            "{kind}: {stderr}"
+        );
+        // The name's addresses: a connect to a loopback listener.
+        let (stdout, stderr) = run(&[
+            "--differential-program",
+            "new 0 tcp4; bind 0 loopback-v4; listen 0 4; new 1 tcp4; connect 1 @0",
+        ]);
+        assert_eq!(last_outcome(&stdout), "ok", "{kind}: {stdout}{stderr}");
+    }
 }

@@ -109,6 +109,8 @@ pub struct WitsockPolicy {
     limits: Limits,
     /// TCP, then UDP, turned off whatever the rules say (`-S tcp=n`).
     protocols_off: [bool; 2],
+    /// Names the guest may look up without name lookup in general.
+    lookup_names: Vec<String>,
 }
 
 /// What an address is used for.
@@ -178,34 +180,14 @@ impl WitsockPolicy {
         }
         // The implicit bind a connect or first send makes, which
         // wasi:sockets guests also make explicitly (a UDP socket must be
-        // bound before it streams): the unspecified address, port 0, of
-        // each family the guest may connect in.
-        for family_v4 in [true, false] {
+        // bound before it streams), in each family the guest may connect in.
+        for ipv4 in [true, false] {
             if policy
                 .connect_rules()
                 .iter()
-                .any(|rule| rule.is_ipv4() == family_v4)
+                .any(|rule| rule.is_ipv4() == ipv4)
             {
-                let any: IpAddr = if family_v4 {
-                    Ipv4Addr::UNSPECIFIED.into()
-                } else {
-                    Ipv6Addr::UNSPECIFIED.into()
-                };
-                let full = if family_v4 { 32 } else { 128 };
-                if let Some(rule) = AddressRule::new(any, full, 0, 0) {
-                    out = out.allow_bind(rule);
-                }
-            }
-        }
-        if policy.allows_sockets() {
-            for rule in [
-                AddressRule::new(Ipv4Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
-                AddressRule::new(Ipv6Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                out = out.allow_accept(rule);
+                out = out.allow_client_bind(ipv4);
             }
         }
         out
@@ -377,6 +359,44 @@ impl WitsockPolicy {
     /// The longest linger time allowed.
     pub fn max_linger(&self) -> Duration {
         self.max_linger
+    }
+
+    /// Lets the guest look up `name` (compared without regard to case),
+    /// whether or not it may look up names in general.
+    pub fn allow_lookup_of(mut self, name: &str) -> WitsockPolicy {
+        self.lookup_names.push(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Whether the guest may look up `name`.
+    pub fn allows_lookup_of(&self, name: &str) -> bool {
+        self.name_lookup
+            || self
+                .lookup_names
+                .iter()
+                .any(|granted| granted.eq_ignore_ascii_case(name.trim_end_matches('.')))
+    }
+
+    /// Drops every accept rule: a listener then accepts only the peers
+    /// later rules name.
+    pub fn without_accept_rules(mut self) -> WitsockPolicy {
+        self.accept.clear();
+        self
+    }
+
+    /// Lets the guest bind the unspecified address of a family on port 0,
+    /// as a client does before it connects or sends.
+    pub fn allow_client_bind(self, ipv4: bool) -> WitsockPolicy {
+        let any: IpAddr = if ipv4 {
+            Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            Ipv6Addr::UNSPECIFIED.into()
+        };
+        let full = if ipv4 { 32 } else { 128 };
+        match AddressRule::new(any, full, 0, 0) {
+            Some(rule) if !self.bind.contains(&rule) => self.allow_bind(rule),
+            _ => self,
+        }
     }
 
     /// Turns TCP (`stream`) or UDP off whatever the rules say, as

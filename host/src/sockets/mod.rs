@@ -558,7 +558,7 @@ impl WitsockCtx {
 
     /// Whether the policy allows name lookup; reports it when not.
     pub(crate) fn check_lookup(&self, name: &str) -> witsock::Result<()> {
-        if self.gate.policy.allows_name_lookup() {
+        if self.gate.policy.allows_lookup_of(name) {
             return Ok(());
         }
         Err(self.gate.deny(
