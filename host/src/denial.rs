@@ -30,7 +30,8 @@ use crate::AddressRule;
 pub struct Denial {
     /// What the guest tried.
     pub operation: DeniedOperation,
-    /// What it was about: an address, a name, a path, an option.
+    /// What it was about: an address, a name, a path, an option (as the
+    /// guest gave it; `Display` escapes its control characters).
     pub target: String,
     /// Why it was refused, in words.
     pub reason: String,
@@ -122,7 +123,7 @@ impl fmt::Display for Denial {
         ) {
             // The target says what was refused: "an IPv4 socket", "a new
             // socket".
-            return write!(f, "denied {}: {}", self.target, self.reason);
+            return write!(f, "denied {}: {}", self.target.escape_debug(), self.reason);
         }
         write!(f, "denied {}", self.operation)?;
         if !self.target.is_empty() {
@@ -132,7 +133,9 @@ impl fmt::Display for Denial {
                 DeniedOperation::Bind | DeniedOperation::Listen => " on",
                 _ => "",
             };
-            write!(f, "{joiner} {}", self.target)?;
+            // Guests choose names and paths: their control characters are
+            // escaped, never written to the host's terminal.
+            write!(f, "{joiner} {}", self.target.escape_debug())?;
         }
         write!(f, ": {}", self.reason)
     }

@@ -524,7 +524,7 @@ fn remedy(grant: &Grant) -> Option<String> {
         Grant::Rule(_, rule) => format!("--allow-connect {rule}"),
         Grant::AnyIpRule => "--allow-bind RULE or --allow-connect RULE".to_string(),
         Grant::UnixSockets => "--allow-unix DIR".to_string(),
-        Grant::UnixDir(dir) => format!("--allow-unix {}", dir.display()),
+        Grant::UnixDir(dir) => format!("--allow-unix {}", dir.display().to_string().escape_debug()),
         Grant::SocketPairs => "--allow-socket-pairs".to_string(),
         Grant::Protocol(stream) => format!("-S {}=y", if *stream { "tcp" } else { "udp" }),
         Grant::NameLookup => "--allow-lookup".to_string(),

@@ -190,6 +190,18 @@ impl WitsockPolicy {
                 out = out.allow_client_bind(ipv4);
             }
         }
+        // A listener accepts any peer once the guest has network at all.
+        if policy.allows_sockets() {
+            for rule in [
+                AddressRule::new(Ipv4Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
+                AddressRule::new(Ipv6Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                out = out.allow_accept(rule);
+            }
+        }
         out
     }
 

@@ -934,6 +934,15 @@ mod tests {
     }
 
     #[test]
+    fn a_guest_chosen_name_cannot_write_control_characters_to_the_host() {
+        let (ctx, seen) = recording(WitsockPolicy::loopback());
+        assert!(ctx.check_lookup("evil\n\u{1b}[2Jname").is_err());
+        let line = seen.lock().unwrap()[0].to_string();
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+        assert!(line.contains("evil\\n\\u{1b}[2Jname"), "{line:?}");
+    }
+
+    #[test]
     fn a_lookup_without_the_grant_is_a_denial() {
         let (ctx, seen) = recording(WitsockPolicy::loopback());
         let e = ctx.check_lookup("example.com").unwrap_err();
