@@ -1,7 +1,7 @@
 //! `witsock-host`: run a wasm32-wasip2 component under a socket policy, or
 //! the conformance matrix across witsock's backends.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,9 +45,10 @@ one policy:
                       the addresses of RULE (and bind the unspecified
                       address, port 0, of its family: a client's bind)
 --allow-inbound RULE  receive datagrams from the addresses of RULE,
-                      without sending to them; with tcp://, accept
-                      connections only from the addresses of such rules
-                      (without, from any peer)
+                      without sending to them, and accept connections only
+                      from the addresses of --allow-inbound rules (without
+                      any, or with udp:// ones only, from any peer); a
+                      rule's ports are the peer's own
     --allow-connect and --allow-inbound take tcp://RULE or udp://RULE for
     one protocol, and NAME:PORTS for the addresses the host resolves NAME
     to when it starts (the guest may then look NAME up)
@@ -471,6 +472,23 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
             }
         }
     }
+    if wasi_sockets == WasiSockets::WasmtimeWasi {
+        let layer_only = [
+            (extra.tcp_off || extra.udp_off, "-S tcp=n and -S udp=n"),
+            (
+                !peers.is_empty(),
+                "--allow-inbound and tcp:// or udp:// rules",
+            ),
+            (!lookup_names.is_empty(), "NAME:PORTS rules"),
+            (extra.max_backlog.is_some(), "--max-backlog"),
+            (extra.max_bytes_per_call.is_some(), "--max-bytes-per-call"),
+        ];
+        if let Some((_, what)) = layer_only.iter().find(|(used, _)| *used) {
+            return Err(Failure::error(format!(
+                "{what} apply to witsock's socket layer only: wasmtime-wasi's wasi:sockets (--wasi-sockets wasmtime-wasi) would not enforce them"
+            )));
+        }
+    }
     let guest_args = iter
         .enumerate()
         .map(|(i, arg)| utf8(arg, &format!("guest argument {}", i + 1)).map(str::to_string))
@@ -536,23 +554,26 @@ fn remedy(grant: &Grant) -> Option<String> {
     })
 }
 
-/// The most distinct denials `run` prints; past it, one line says more
-/// were left out.
-const MAX_DENIAL_LINES: usize = 100;
+/// The most distinct denials `run` prints for one kind of operation;
+/// past it, one line says more were left out. Per kind, so that a flood of
+/// one (refused senders, say) cannot hide the others.
+const MAX_DENIAL_LINES: usize = 20;
 
 /// Prints one line per distinct denial (operation and target) on stderr.
 fn denial_printer() -> DenialHook {
-    let seen: Mutex<HashSet<(DeniedOperation, String)>> = Mutex::new(HashSet::new());
+    type Seen = HashMap<DeniedOperation, HashSet<String>>;
+    let seen: Mutex<Seen> = Mutex::new(HashMap::new());
     DenialHook::new(move |denial| {
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > MAX_DENIAL_LINES {
+        let shown = seen.entry(denial.operation).or_default();
+        if shown.len() > MAX_DENIAL_LINES || !shown.insert(denial.target.clone()) {
             return;
         }
-        if !seen.insert((denial.operation, denial.target.clone())) {
-            return;
-        }
-        if seen.len() > MAX_DENIAL_LINES {
-            eprintln!("witsock-host: more denials, not shown");
+        if shown.len() > MAX_DENIAL_LINES {
+            eprintln!(
+                "witsock-host: more denials of {}, not shown",
+                denial.operation
+            );
             return;
         }
         match denial.grant.as_ref().and_then(remedy) {

@@ -499,3 +499,28 @@ fn wasmtime_network_options_keep_their_meaning() {
     let line = one_clear_line(&other);
     assert!(line.starts_with("witsock-host: -S inherit-env: "), "{line}");
 }
+
+#[test]
+fn flags_only_the_socket_layer_enforces_are_refused_with_wasmtime_wasis_sockets() {
+    let guest = common::guest_path();
+    for flags in [
+        &["-S", "tcp=n"][..],
+        &["--allow-inbound", "udp://127.0.0.1:*"],
+        &["--allow-connect", "tcp://127.0.0.1:*"],
+        &["--max-backlog", "8"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+            .arg("run")
+            .arg(&guest)
+            .args(flags)
+            .args(["--wasi-sockets", "wasmtime-wasi"])
+            .output()
+            .expect("witsock-host runs");
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let line = one_clear_line(&output);
+        assert!(
+            line.contains("apply to witsock's socket layer only"),
+            "{flags:?}: {line}"
+        );
+    }
+}

@@ -374,7 +374,7 @@ impl WitsockCtxView<'_> {
         let filter = self.ctx.filters_senders(resource);
         let gate = self.ctx.gate.clone();
         let spare = self.ctx.spare(len * count);
-        loop {
+        for _ in 0..crate::sockets::MAX_REFUSED_PER_CALL {
             let mut slots: Vec<IncomingDatagram<'_>> = if len == 0 {
                 (0..count).map(|_| IncomingDatagram::new(&mut [])).collect()
             } else {
@@ -396,6 +396,9 @@ impl WitsockCtxView<'_> {
                 return Ok(Ok(received));
             }
         }
+        Ok(Err(convert::error(crate::sockets::refused_flood(
+            witsock::Operation::Receive,
+        ))))
     }
 
     pub(crate) fn shutdown(

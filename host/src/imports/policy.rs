@@ -376,7 +376,8 @@ impl WitsockPolicy {
     /// Lets the guest look up `name` (compared without regard to case),
     /// whether or not it may look up names in general.
     pub fn allow_lookup_of(mut self, name: &str) -> WitsockPolicy {
-        self.lookup_names.push(name.to_ascii_lowercase());
+        self.lookup_names
+            .push(name.trim_end_matches('.').to_ascii_lowercase());
         self
     }
 
@@ -461,6 +462,12 @@ impl WitsockPolicy {
                 dirs.join(", ")
             }
         ));
+        if !self.lookup_names.is_empty() {
+            lines.push(format!(
+                "names it may look up: {}",
+                self.lookup_names.join(", ")
+            ));
+        }
         lines.push(format!(
             "tcp: {}, udp: {}, name lookup: {}, multicast: {}, socket pairs: {}, shared ports: {}, linger up to {:?}",
             yes(self.allows_protocol(true)),

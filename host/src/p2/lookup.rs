@@ -71,6 +71,18 @@ fn literal(name: &str) -> Result<Option<IpAddr>, ErrorCode> {
     Ok(None)
 }
 
+/// The distinct IP addresses `name` resolves to (getaddrinfo(3)).
+fn resolve(name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
+    let mut ips: Vec<IpAddr> = Vec::new();
+    let addrs = witsock::resolve(name, 0).map_err(|e| super::error_code(&e))?;
+    for ip in addrs.filter_map(|addr| Some(addr.as_socket()?.ip())) {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
+}
+
 impl ip_name_lookup::Host for WitsockCtxView<'_> {
     fn resolve_addresses(
         &mut self,
@@ -82,15 +94,14 @@ impl ip_name_lookup::Host for WitsockCtxView<'_> {
             Some(ip) => Lookup::Done(Ok(VecDeque::from([ip]))),
             None => {
                 self.ctx.check_lookup(&name)?;
-                Lookup::Running(wasmtime_wasi::runtime::spawn_blocking(move || {
-                    let mut ips: Vec<IpAddr> = Vec::new();
-                    let addrs = witsock::resolve(&name, 0).map_err(|e| super::error_code(&e))?;
-                    for ip in addrs.filter_map(|addr| Some(addr.as_socket()?.ip())) {
-                        if !ips.contains(&ip) {
-                            ips.push(ip);
-                        }
-                    }
-                    Ok(ips)
+                let turns = self.ctx.lookups.clone();
+                // A few at a time per guest: the others wait here, holding
+                // no thread (dropping the stream drops its place).
+                Lookup::Running(wasmtime_wasi::runtime::spawn(async move {
+                    let Ok(_turn) = turns.acquire_owned().await else {
+                        return Err(ErrorCode::TemporaryResolverFailure);
+                    };
+                    wasmtime_wasi::runtime::spawn_blocking(move || resolve(&name)).await
                 }))
             }
         };

@@ -306,9 +306,15 @@ pub fn add_to_linker<T: Send + 'static>(
     get: fn(&mut T) -> WitsockCtxView<'_>,
 ) -> wasmtime::Result<()> {
     use bindings::wasi::sockets as s;
+    // Replaces wasmtime-wasi's definitions (shadowing is put back off
+    // after: wasmtime's linker cannot say whether it was on).
     linker.allow_shadowing(true);
     let added = (|| {
-        s::network::add_to_linker::<T, HasWitsock>(linker, &Default::default(), get)?;
+        // `network-error-code` is unstable in the WIT; it is always served
+        // (wasmtime's `-S network-error-code`).
+        let mut options = s::network::LinkOptions::default();
+        options.network_error_code(true);
+        s::network::add_to_linker::<T, HasWitsock>(linker, &options, get)?;
         s::instance_network::add_to_linker::<T, HasWitsock>(linker, get)?;
         s::tcp::add_to_linker::<T, HasWitsock>(linker, get)?;
         s::tcp_create_socket::add_to_linker::<T, HasWitsock>(linker, get)?;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use wasmtime::component::Resource;
 use wasmtime_wasi::async_trait;
 use wasmtime_wasi::p2::{
@@ -610,7 +610,7 @@ impl Drop for TcpInput {
 /// What a connected socket's output stream has to do.
 enum Output {
     /// Open, with what the kernel has not taken yet.
-    Open { pending: Bytes, permit: usize },
+    Open { pending: BytesMut, permit: usize },
     /// A send failed: the error, for the next call.
     Failed(witsock::Error),
     /// Closed: the failure was reported, or the write half is shut.
@@ -631,7 +631,7 @@ impl TcpOutput {
         TcpOutput {
             shared,
             state: Output::Open {
-                pending: Bytes::new(),
+                pending: BytesMut::new(),
                 permit: 0,
             },
         }
@@ -644,9 +644,7 @@ impl TcpOutput {
         };
         while !pending.is_empty() {
             match self.shared.socket.send(pending, SendFlags::EMPTY) {
-                Ok(n) => {
-                    let _ = pending.split_to(n);
-                }
+                Ok(n) => pending.advance(n),
                 Err(e) if e.is_would_block() => return,
                 Err(e) => {
                     self.state = Output::Failed(e);
@@ -686,13 +684,22 @@ impl OutputStream for TcpOutput {
             ));
         }
         *permit -= bytes.len();
+        let mut rest = &bytes[..];
         if pending.is_empty() {
-            *pending = bytes;
-        } else {
-            let mut joined = Vec::with_capacity(pending.len() + bytes.len());
-            joined.extend_from_slice(pending);
-            joined.extend_from_slice(&bytes);
-            *pending = joined.into();
+            // Straight to the kernel; only what it leaves is copied.
+            match self.shared.socket.send(rest, SendFlags::EMPTY) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.is_would_block() => {}
+                Err(e) => {
+                    self.state = Output::Failed(e);
+                    rest = &[];
+                }
+            }
+        }
+        if let Output::Open { pending, .. } = &mut self.state {
+            // Appended, never re-copied: the buffer only grows to the
+            // permit (STREAM_CHUNK).
+            pending.extend_from_slice(rest);
         }
         self.push_pending();
         // A send the kernel refused at once (the write half shut, the

@@ -39,7 +39,13 @@ pub struct WitsockCtx {
     /// The buffer receives land in, reused from call to call so that a
     /// receive that would block allocates nothing.
     spare: Vec<u8>,
+    /// Name lookups running at once: each holds a blocking thread.
+    pub(crate) lookups: Arc<tokio::sync::Semaphore>,
 }
+
+/// The most name lookups one guest runs at once; the rest wait for a turn
+/// without holding a thread.
+pub(crate) const MAX_CONCURRENT_LOOKUPS: usize = 4;
 
 /// The policy and who hears of its refusals: what a check needs, shared
 /// with calls that let go of the context while they hold the guest's
@@ -61,6 +67,7 @@ impl WitsockCtx {
             open_sockets: 0,
             ports: HashMap::new(),
             spare: Vec::new(),
+            lookups: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_LOOKUPS)),
         }
     }
 
@@ -219,7 +226,6 @@ impl WitsockCtx {
         ty: Type,
         nonblocking: bool,
     ) -> witsock::Result<(SocketResource, SocketResource)> {
-        self.check_domain(Domain::Unix)?;
         if !self.gate.policy.allows_socket_pairs() {
             return Err(self.gate.deny(
                 ErrorCode::AccessDenied,
@@ -358,7 +364,7 @@ impl WitsockCtx {
         listener: &SocketResource,
     ) -> witsock::Result<Option<(SocketResource, SockAddr)>> {
         self.check_room(1, Operation::Accept)?;
-        loop {
+        for _ in 0..MAX_REFUSED_PER_CALL {
             let Some((socket, peer)) = listener.socket().try_accept()? else {
                 return Ok(None);
             };
@@ -375,6 +381,9 @@ impl WitsockCtx {
             accepted.unix_binding = listener.unix_binding.clone();
             return Ok(Some((self.count(accepted), peer)));
         }
+        // A flood of refused peers: the guest's call returns, as if none
+        // waited; the next call goes on.
+        Err(refused_flood(Operation::Accept))
     }
 
     /// The use a destination of `resource` is checked for.
@@ -473,7 +482,7 @@ impl WitsockCtx {
         len: usize,
         flags: RecvFlags,
     ) -> witsock::Result<(usize, SockAddr, bool)> {
-        loop {
+        for _ in 0..MAX_REFUSED_PER_CALL {
             let buf = self.spare(len);
             let meta = socket.recv_from(buf, flags)?;
             if !filter || self.gate.admits_sender(&meta.addr) {
@@ -484,6 +493,7 @@ impl WitsockCtx {
                 socket.recv_from(&mut [], RecvFlags::EMPTY)?;
             }
         }
+        Err(refused_flood(Operation::Receive))
     }
 
     /// Takes datagrams from senders the policy refuses off the head of the
@@ -493,13 +503,14 @@ impl WitsockCtx {
         if !self.filters_senders(resource) {
             return Ok(());
         }
-        loop {
+        for _ in 0..MAX_REFUSED_PER_CALL {
             let meta = resource.socket().recv_from(&mut [], RecvFlags::PEEK)?;
             if self.gate.admits_sender(&meta.addr) {
                 return Ok(());
             }
             resource.socket().recv_from(&mut [], RecvFlags::EMPTY)?;
         }
+        Err(refused_flood(Operation::Receive))
     }
 
     /// Sets an option once the policy allows it.
@@ -601,6 +612,10 @@ impl Gate {
     /// Reports a datagram or connection from a peer the policy refuses;
     /// the caller drops it unseen.
     fn report_refused_peer(&self, use_: AddressUse, addr: SocketAddr) {
+        if self.on_denial.is_none() {
+            // Nobody listens: a flood of refused peers costs no formatting.
+            return;
+        }
         let op = if use_ == AddressUse::Accept {
             Operation::Accept
         } else {
@@ -748,6 +763,18 @@ impl std::fmt::Debug for WitsockCtx {
             .field("open_sockets", &self.open_sockets)
             .finish_non_exhaustive()
     }
+}
+
+/// The most refused peers (connections or datagrams) one call drops
+/// before it returns `would-block`: a flood from refused senders cannot
+/// keep a guest's call in the host forever (readiness stays set, so the
+/// guest's next call goes on).
+pub(crate) const MAX_REFUSED_PER_CALL: usize = 64;
+
+/// What a call that dropped [`MAX_REFUSED_PER_CALL`] refused peers
+/// returns.
+pub(crate) fn refused_flood(op: Operation) -> witsock::Error {
+    witsock::Error::new(ErrorCode::WouldBlock).during(op)
 }
 
 /// An address a guest names, before the policy has seen it.
