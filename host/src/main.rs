@@ -13,14 +13,15 @@ use witsock_host::differential;
 use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
 use witsock_host::{
-    AddressRule, Guest, GuestLimits, GuestStatus, Policy, Stdio, WitsockGuest, WitsockPolicy,
+    AddressRule, CompileCache, Guest, GuestLimits, GuestStatus, LoadOptions, Policy, Stdio,
+    WitsockGuest, WitsockPolicy,
 };
 
 const USAGE: &str = "\
 usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]... [--allow-lookup]
                             [--allow-unix DIR]... [--allow-unix-shared DIR]...
                             [--max-sockets N] [--max-memory SIZE] [--max-wall-time SECONDS]
-                            [-- ARGS...]
+                            [--no-compile-cache] [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
                                 [--matrix-file FILE.md]
        witsock-host differential [--guest GUEST.wasm] [--imports-guest GUEST.wasm]
@@ -50,6 +51,12 @@ built with `--features witsock/imports`), under the same rules:
                       stop the guest after this long (default: no limit);
                       one blocked in a host call is stopped half a second
                       later, with exit code 134
+--no-compile-cache    compile the guest even if it was compiled before
+                      (by default compiled guests are kept, and loaded
+                      next time, in $WITSOCK_HOST_CACHE_DIR, else
+                      $XDG_CACHE_HOME/witsock-host, else
+                      ~/.cache/witsock-host; a cache that is not private
+                      to this user is not used)
 With any RULE, a listener accepts connections from any peer. `run` exits
 with the guest's code (134 when it traps). Arguments for the guest must
 be UTF-8: WASI passes them as strings.
@@ -158,6 +165,8 @@ struct RunArgs {
     /// each with whether it may be world-writable.
     unix_dirs: Vec<(PathBuf, bool)>,
     limits: GuestLimits,
+    /// Where compiled guests are cached.
+    compile_cache: CompileCache,
     guest_args: Vec<String>,
 }
 
@@ -166,6 +175,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut policy = Policy::deny_all();
     let mut unix_dirs = Vec::new();
     let mut limits = GuestLimits::default();
+    let mut compile_cache = CompileCache::User;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let mut value = |what: &str| {
@@ -217,6 +227,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                         .map_err(|e| Failure::error(format!("--max-wall-time `{text}`: {e}")))?,
                 );
             }
+            Some("--no-compile-cache") => compile_cache = CompileCache::Disabled,
             Some("--") => break,
             _ if arg.as_encoded_bytes().starts_with(b"-") => {
                 return Err(Failure::usage(format!(
@@ -242,6 +253,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
         policy,
         unix_dirs,
         limits,
+        compile_cache,
         guest_args,
     })
 }
@@ -291,7 +303,10 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     }
     // The witsock imports are linked next to wasmtime-wasi: a guest that
     // imports only wasi:sockets runs as it would without them.
-    let guest = WitsockGuest::load(&args.guest).map_err(Failure::error)?;
+    let load = LoadOptions {
+        compile_cache: args.compile_cache,
+    };
+    let guest = WitsockGuest::load_with(&args.guest, &load).map_err(Failure::error)?;
     if let Some(limit) = args.limits.max_wall_time {
         // The run's deadline stops guest code; a guest blocked in a host
         // call (a blocking accept, receive or wait) is stopped here, a
@@ -707,6 +722,23 @@ mod tests {
         assert!(args.policy.allows_ip_name_lookup());
         assert!(!args.policy.allows_sockets());
         assert_eq!(args.guest_args, ["--allow-unix", "c"]);
+        assert_eq!(args.compile_cache, CompileCache::User);
+    }
+
+    #[test]
+    fn run_caches_compiled_guests_unless_told_not_to() {
+        let parse = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            parse_run(&args).unwrap_or_else(|f| panic!("{}", f.message))
+        };
+        assert_eq!(parse(&["g.wasm"]).compile_cache, CompileCache::User);
+        let off = parse(&["--no-compile-cache", "g.wasm"]);
+        assert_eq!(off.compile_cache, CompileCache::Disabled);
+        assert_eq!(off.guest, Path::new("g.wasm"));
+        // After `--` it is the guest's.
+        let guests = parse(&["g.wasm", "--", "--no-compile-cache"]);
+        assert_eq!(guests.compile_cache, CompileCache::User);
+        assert_eq!(guests.guest_args, ["--no-compile-cache"]);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use super::{add_to_linker, Limits, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::conformance::Column;
 use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
-    store_limits, AddressRule, Compiled, GuestLimits, HostError, Policy, RunOutcome, Stdio,
-    StoreLimits,
+    store_limits, AddressRule, CacheOutcome, Compiled, GuestLimits, HostError, LoadOptions, Policy,
+    RunOutcome, Stdio, StoreLimits,
 };
 
 /// The environment variable that tells the guest suite where to put Unix
@@ -78,9 +78,19 @@ impl WasiView for GuestState {
 }
 
 impl WitsockGuest {
-    /// Reads and compiles the component at `path`.
+    /// Reads and compiles the component at `path`, without a compile
+    /// cache.
     pub fn load(path: impl AsRef<Path>) -> Result<WitsockGuest, HostError> {
-        let compiled = Compiled::load(path.as_ref())?;
+        WitsockGuest::load_with(path, &LoadOptions::default())
+    }
+
+    /// Reads the component at `path` and compiles it, or loads it from the
+    /// compile cache `options` names.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<WitsockGuest, HostError> {
+        let compiled = Compiled::load(path.as_ref(), options)?;
         let mut linker = Linker::<GuestState>::new(&compiled.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .and_then(|()| wasi_quota::add_to_linker(&mut linker))
@@ -99,9 +109,19 @@ impl WitsockGuest {
         &self.compiled.path
     }
 
-    /// How long compiling it took.
+    /// How long compiling it (or loading it from the compile cache) took.
     pub fn compile_time(&self) -> Duration {
         self.compiled.compile_time
+    }
+
+    /// Whether it was loaded from the compile cache, not compiled.
+    pub fn from_cache(&self) -> bool {
+        self.compiled.cache == CacheOutcome::Hit
+    }
+
+    /// What the compile cache did when it was loaded.
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.compiled.cache
     }
 
     /// Runs `wasi:cli/run` in a fresh store under `options`.
