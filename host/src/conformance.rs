@@ -501,7 +501,7 @@ pub fn imports_conformance_policy(unix_dir: &Path) -> std::io::Result<WitsockPol
 }
 
 /// Runs the guest suite `guest` (built with `--features witsock/imports`)
-/// under [`conformance_policy`], passing `filter` on, and reads its reports
+/// under [`imports_conformance_policy`], passing `filter` on, and reads its reports
 /// as the `witsock-imports` column. Unix socket files go to `unix_dir`,
 /// which the guest gets preopened at the same path.
 pub fn conformance_column(

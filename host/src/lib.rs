@@ -22,6 +22,16 @@
 //! Every guest run gets its own store: when the run ends, however it ends
 //! (an exit, a trap), the store is dropped and every socket, stream and
 //! descriptor the guest held on the host is closed.
+//!
+//! [`Guest::load`] compiles the component every time and writes nothing.
+//! [`Guest::load_with`] can keep the compiled component in a compile
+//! cache ([`CompileCache`]), as `witsock-host run` does, so that the next
+//! load of the same component by the same engine configuration skips
+//! compiling it: the artifact is loaded only from a directory, and a
+//! file, that the host's user owns and no one else may write to, and an
+//! artifact that does not load is compiled again and replaced. Problems
+//! with the cache never fail a load; [`Guest::cache_outcome`] reports
+//! them.
 
 #![deny(missing_docs)]
 
@@ -37,6 +47,7 @@ use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+mod compile_cache;
 #[cfg(feature = "tools")]
 pub mod conformance;
 pub mod denial;
@@ -52,6 +63,7 @@ mod wasi_quota;
 
 use wasi_quota::{QuotaView, SocketQuota};
 
+pub use compile_cache::{CacheOutcome, CompileCache, LoadOptions, CACHE_DIR_VAR};
 pub use denial::{Denial, DenialHook};
 pub use imports::{WitsockCtx, WitsockCtxView, WitsockGuest, WitsockPolicy};
 pub use policy::{AddressRule, Policy, RuleError};
@@ -250,10 +262,17 @@ impl WasiView for GuestState {
 }
 
 impl Guest {
-    /// Reads and compiles the component at `path`.
+    /// Reads and compiles the component at `path`, without a compile
+    /// cache.
     pub fn load(path: impl AsRef<Path>) -> Result<Guest, HostError> {
+        Guest::load_with(path, &LoadOptions::default())
+    }
+
+    /// Reads the component at `path` and compiles it, or loads it from the
+    /// compile cache `options` names.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Guest, HostError> {
         Ok(Guest {
-            compiled: Compiled::load(path.as_ref())?,
+            compiled: Compiled::load(path.as_ref(), options)?,
         })
     }
 
@@ -262,9 +281,19 @@ impl Guest {
         &self.compiled.path
     }
 
-    /// How long compiling it took.
+    /// How long compiling it (or loading it from the compile cache) took.
     pub fn compile_time(&self) -> Duration {
         self.compiled.compile_time
+    }
+
+    /// Whether it was loaded from the compile cache, not compiled.
+    pub fn from_cache(&self) -> bool {
+        self.compiled.cache == CacheOutcome::Hit
+    }
+
+    /// What the compile cache did when it was loaded.
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.compiled.cache
     }
 
     /// Runs `wasi:cli/run` in a fresh store under `options`.
@@ -313,6 +342,7 @@ pub(crate) struct Compiled {
     pub(crate) engine: Engine,
     component: Component,
     pub(crate) compile_time: Duration,
+    pub(crate) cache: CacheOutcome,
     /// Started with the first run that has a time limit.
     epoch_ticker: OnceLock<()>,
 }
@@ -397,9 +427,10 @@ pub(crate) struct Captured {
 }
 
 impl Compiled {
-    /// Reads and compiles the component at `path`, telling a missing file,
-    /// a file that is not WebAssembly and a core module apart.
-    pub(crate) fn load(path: &Path) -> Result<Compiled, HostError> {
+    /// Reads and compiles the component at `path` (or loads it from the
+    /// compile cache of `options`), telling a missing file, a file that is
+    /// not WebAssembly and a core module apart.
+    pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Compiled, HostError> {
         let load_error = |reason: String| HostError::Load {
             path: path.to_path_buf(),
             reason,
@@ -414,18 +445,22 @@ impl Compiled {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| load_error(format!("{e:#}")))?;
         let started = Instant::now();
-        let component = Component::new(&engine, &bytes).map_err(|e| {
-            if is_core_module(&bytes) {
-                load_error("a core module, not a component (build for wasm32-wasip2)".to_string())
-            } else {
-                load_error(format!("not a valid component: {e:#}"))
-            }
-        })?;
+        let (component, cache) = compile_cache::load(&engine, &bytes, &options.compile_cache)
+            .map_err(|e| {
+                if is_core_module(&bytes) {
+                    load_error(
+                        "a core module, not a component (build for wasm32-wasip2)".to_string(),
+                    )
+                } else {
+                    load_error(format!("not a valid component: {e:#}"))
+                }
+            })?;
         Ok(Compiled {
             path: path.to_path_buf(),
             engine,
             component,
             compile_time: started.elapsed(),
+            cache,
             epoch_ticker: OnceLock::new(),
         })
     }

@@ -17,8 +17,8 @@ use witsock_host::imports::AddressUse;
 use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
 use witsock_host::{
-    AddressRule, DenialHook, Guest, GuestLimits, GuestStatus, Policy, Stdio, WasiSockets,
-    WitsockGuest, WitsockPolicy,
+    AddressRule, CompileCache, DenialHook, Guest, GuestLimits, GuestStatus, LoadOptions, Policy,
+    Stdio, WasiSockets, WitsockGuest, WitsockPolicy,
 };
 
 const USAGE: &str = "\
@@ -29,7 +29,7 @@ usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]
                             [--max-sockets N] [--max-backlog N] [--max-bytes-per-call SIZE]
                             [--max-memory SIZE] [--max-wall-time SECONDS]
                             [-S KEY[=y|n]]... [--wasi-sockets witsock|wasmtime-wasi]
-                            [--quiet | --verbose] [-- ARGS...]
+                            [--quiet | --verbose] [--no-compile-cache] [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
                                 [--matrix-file FILE.md]
        witsock-host differential [--guest GUEST.wasm] [--imports-guest GUEST.wasm]
@@ -78,6 +78,12 @@ one policy:
                       stop the guest after this long (default: no limit);
                       one blocked in a host call is stopped half a second
                       later, with exit code 134
+--no-compile-cache    compile the guest even if it was compiled before
+                      (by default compiled guests are kept, and loaded
+                      next time, in $WITSOCK_HOST_CACHE_DIR, else
+                      $XDG_CACHE_HOME/witsock-host, else
+                      ~/.cache/witsock-host; a cache that is not private
+                      to this user is not used)
 -S KEY[=y|n]          wasmtime's network options, with its meaning:
                       inherit-network (every address), allow-ip-name-lookup,
                       tcp, udp, network-error-code
@@ -212,6 +218,8 @@ struct RunArgs {
     /// each with whether it may be world-writable.
     unix_dirs: Vec<(PathBuf, bool)>,
     limits: GuestLimits,
+    /// Where compiled guests are cached.
+    compile_cache: CompileCache,
     guest_args: Vec<String>,
 }
 
@@ -333,6 +341,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut verbosity = Verbosity::Denials;
     let mut unix_dirs = Vec::new();
     let mut limits = GuestLimits::default();
+    let mut compile_cache = CompileCache::User;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let mut value = |what: &str| {
@@ -456,6 +465,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                         .map_err(|e| Failure::error(format!("--max-wall-time `{text}`: {e}")))?,
                 );
             }
+            Some("--no-compile-cache") => compile_cache = CompileCache::Disabled,
             Some("--") => break,
             _ if arg.as_encoded_bytes().starts_with(b"-") => {
                 return Err(Failure::usage(format!(
@@ -503,6 +513,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
         verbosity,
         unix_dirs,
         limits,
+        compile_cache,
         guest_args,
     })
 }
@@ -666,7 +677,10 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     }
     // The witsock imports are linked next to wasmtime-wasi: a guest that
     // imports only wasi:sockets runs as it would without them.
-    let guest = WitsockGuest::load(&args.guest).map_err(Failure::error)?;
+    let load = LoadOptions {
+        compile_cache: args.compile_cache,
+    };
+    let guest = WitsockGuest::load_with(&args.guest, &load).map_err(Failure::error)?;
     if args.verbosity == Verbosity::Verbose {
         let sockets = match args.wasi_sockets {
             WasiSockets::Witsock => "witsock's socket layer",
@@ -1099,6 +1113,23 @@ mod tests {
         assert!(args.policy.allows_ip_name_lookup());
         assert!(!args.policy.allows_sockets());
         assert_eq!(args.guest_args, ["--allow-unix", "c"]);
+        assert_eq!(args.compile_cache, CompileCache::User);
+    }
+
+    #[test]
+    fn run_caches_compiled_guests_unless_told_not_to() {
+        let parse = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            parse_run(&args).unwrap_or_else(|f| panic!("{}", f.message))
+        };
+        assert_eq!(parse(&["g.wasm"]).compile_cache, CompileCache::User);
+        let off = parse(&["--no-compile-cache", "g.wasm"]);
+        assert_eq!(off.compile_cache, CompileCache::Disabled);
+        assert_eq!(off.guest, Path::new("g.wasm"));
+        // After `--` it is the guest's.
+        let guests = parse(&["g.wasm", "--", "--no-compile-cache"]);
+        assert_eq!(guests.compile_cache, CompileCache::User);
+        assert_eq!(guests.guest_args, ["--no-compile-cache"]);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use super::{add_to_linker, WitsockCtx, WitsockCtxView, WitsockPolicy};
 use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
-    store_limits, Compiled, DenialHook, GuestLimits, HostError, Policy, RunOutcome, Stdio,
-    StoreLimits, WasiSockets,
+    store_limits, CacheOutcome, Compiled, DenialHook, GuestLimits, HostError, LoadOptions, Policy,
+    RunOutcome, Stdio, StoreLimits, WasiSockets,
 };
 
 /// The environment variable that tells the guest suite where to put Unix
@@ -83,9 +83,19 @@ impl WasiView for GuestState {
 }
 
 impl WitsockGuest {
-    /// Reads and compiles the component at `path`.
+    /// Reads and compiles the component at `path`, without a compile
+    /// cache.
     pub fn load(path: impl AsRef<Path>) -> Result<WitsockGuest, HostError> {
-        let compiled = Compiled::load(path.as_ref())?;
+        WitsockGuest::load_with(path, &LoadOptions::default())
+    }
+
+    /// Reads the component at `path` and compiles it, or loads it from the
+    /// compile cache `options` names.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<WitsockGuest, HostError> {
+        let compiled = Compiled::load(path.as_ref(), options)?;
         fn view(state: &mut GuestState) -> WitsockCtxView<'_> {
             WitsockCtxView {
                 ctx: &mut state.witsock,
@@ -120,9 +130,19 @@ impl WitsockGuest {
         self.compiled.imports()
     }
 
-    /// How long compiling it took.
+    /// How long compiling it (or loading it from the compile cache) took.
     pub fn compile_time(&self) -> Duration {
         self.compiled.compile_time
+    }
+
+    /// Whether it was loaded from the compile cache, not compiled.
+    pub fn from_cache(&self) -> bool {
+        self.compiled.cache == CacheOutcome::Hit
+    }
+
+    /// What the compile cache did when it was loaded.
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.compiled.cache
     }
 
     /// Runs `wasi:cli/run` in a fresh store under `options`.

@@ -160,10 +160,15 @@ pub fn assert_result(line: &str, mode: &str, expected: &str) {
     );
 }
 
-/// Runs the `witsock-host` binary with `args`.
+/// Runs the `witsock-host` binary with `args`, its compile cache in a
+/// directory of the tests' own (never the user's).
 pub fn host_command<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_witsock-host"))
         .args(args)
+        .env(
+            witsock_host::CACHE_DIR_VAR,
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("witsock-host-compile-cache"),
+        )
         .output()
         .expect("witsock-host runs")
 }
