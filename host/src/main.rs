@@ -292,9 +292,13 @@ fn peer_rules(
         return Ok((protocol, vec![rule], None));
     }
     // NAME:PORTS, the name not an address.
-    let name_and_ports = rest.rsplit_once(':').filter(|(name, _)| {
-        !name.is_empty() && !name.starts_with('[') && name.parse::<std::net::IpAddr>().is_err()
-    });
+    let is_host_name = |name: &str| {
+        name.chars().any(|c| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    };
+    let name_and_ports = rest.rsplit_once(':').filter(|(name, _)| is_host_name(name));
     let Some((name, ports)) = name_and_ports else {
         return Err(Failure::error(parsed.expect_err("not a rule")));
     };
