@@ -287,6 +287,45 @@ pub(crate) fn is_unicast(addr: IpAddr) -> bool {
     }
 }
 
+/// The number an option read holds, as wasi:sockets returns it
+/// (durations in nanoseconds).
+pub(crate) fn option_number(option: witsock::SocketOption) -> SocketResult<u64> {
+    use witsock::SocketOption as O;
+    match option {
+        O::ReceiveBufferSize(size) | O::SendBufferSize(size) => Ok(size as u64),
+        O::HopLimit(hops) => Ok(hops.into()),
+        O::KeepAliveCount(count) => Ok(count.into()),
+        O::KeepAliveIdle(time) | O::KeepAliveInterval(time) => {
+            Ok(u64::try_from(time.as_nanos()).unwrap_or(u64::MAX))
+        }
+        _ => Err(ErrorCode::Unknown.into()),
+    }
+}
+
+/// A buffer size set through wasi:sockets: 0 is `invalid-argument`, a
+/// larger size than kernels take is clamped (they clamp further).
+pub(crate) fn buffer_option(value: u64, receive: bool) -> SocketResult<witsock::SocketOption> {
+    if value == 0 {
+        return Err(ErrorCode::InvalidArgument.into());
+    }
+    let size = usize::try_from(value)
+        .unwrap_or(usize::MAX)
+        .min(i32::MAX as usize / 2);
+    Ok(if receive {
+        witsock::SocketOption::ReceiveBufferSize(size)
+    } else {
+        witsock::SocketOption::SendBufferSize(size)
+    })
+}
+
+/// A hop limit set through wasi:sockets: 0 is `invalid-argument`.
+pub(crate) fn hop_limit_option(value: u8) -> SocketResult<witsock::SocketOption> {
+    if value == 0 {
+        return Err(ErrorCode::InvalidArgument.into());
+    }
+    Ok(witsock::SocketOption::HopLimit(value))
+}
+
 /// The view is the data the bindings work on.
 struct HasWitsock;
 

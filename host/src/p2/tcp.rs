@@ -18,7 +18,8 @@ use super::bindings::wasi::sockets::network::{ErrorCode, IpAddressFamily, IpSock
 use super::bindings::wasi::sockets::tcp::{self, ShutdownType};
 use super::bindings::wasi::sockets::tcp_create_socket;
 use super::{
-    domain, family, is_of_family, is_remote, is_unicast, stream_failure, Network, SocketResult,
+    buffer_option, domain, family, hop_limit_option, is_of_family, is_remote, is_unicast,
+    option_number, stream_failure, Network, SocketResult,
 };
 use crate::imports::WitsockCtxView;
 use crate::sockets::resource::{SharedSocket, SocketResource};
@@ -438,24 +439,16 @@ impl tcp::HostTcpSocket for WitsockCtxView<'_> {
     }
 
     fn hop_limit(&mut self, this: Resource<TcpSocket>) -> SocketResult<u8> {
-        match self.tcp_option(&this, OptionName::HopLimit)? {
-            SocketOption::HopLimit(hops) => Ok(hops),
-            _ => Err(ErrorCode::Unknown.into()),
-        }
+        // A hop limit is a u8 option.
+        Ok(option_number(self.tcp_option(&this, OptionName::HopLimit)?)? as u8)
     }
 
     fn set_hop_limit(&mut self, this: Resource<TcpSocket>, value: u8) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.set_tcp_option(&this, SocketOption::HopLimit(value))
+        self.set_tcp_option(&this, hop_limit_option(value)?)
     }
 
     fn receive_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
-        match self.tcp_option(&this, OptionName::ReceiveBufferSize)? {
-            SocketOption::ReceiveBufferSize(size) => Ok(size as u64),
-            _ => Err(ErrorCode::Unknown.into()),
-        }
+        option_number(self.tcp_option(&this, OptionName::ReceiveBufferSize)?)
     }
 
     fn set_receive_buffer_size(
@@ -463,24 +456,15 @@ impl tcp::HostTcpSocket for WitsockCtxView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.set_tcp_option(&this, SocketOption::ReceiveBufferSize(buffer_size(value)))
+        self.set_tcp_option(&this, buffer_option(value, true)?)
     }
 
     fn send_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
-        match self.tcp_option(&this, OptionName::SendBufferSize)? {
-            SocketOption::SendBufferSize(size) => Ok(size as u64),
-            _ => Err(ErrorCode::Unknown.into()),
-        }
+        option_number(self.tcp_option(&this, OptionName::SendBufferSize)?)
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.set_tcp_option(&this, SocketOption::SendBufferSize(buffer_size(value)))
+        self.set_tcp_option(&this, buffer_option(value, false)?)
     }
 
     fn subscribe(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<Resource<DynPollable>> {
@@ -532,13 +516,6 @@ fn nanos(time: Duration) -> u64 {
 fn keep_alive_time(nanos: u64) -> Duration {
     let secs = nanos.div_ceil(1_000_000_000).clamp(1, i16::MAX as u64);
     Duration::from_secs(secs)
-}
-
-/// A buffer size the kernel takes (it clamps it further).
-fn buffer_size(value: u64) -> usize {
-    usize::try_from(value)
-        .unwrap_or(usize::MAX)
-        .min(i32::MAX as usize / 2)
 }
 
 /// A connected socket's input stream. Reads land in a buffer the stream

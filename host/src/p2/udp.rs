@@ -12,7 +12,10 @@ use witsock::{Domain, Interest, OptionName, RecvFlags, SendFlags, SocketOption, 
 use super::bindings::wasi::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress};
 use super::bindings::wasi::sockets::udp::{self, IncomingDatagram, OutgoingDatagram};
 use super::bindings::wasi::sockets::udp_create_socket;
-use super::{domain, family, is_of_family, is_remote, Network, SocketError, SocketResult};
+use super::{
+    buffer_option, domain, family, hop_limit_option, is_of_family, is_remote, option_number,
+    Network, SocketError, SocketResult,
+};
 use crate::imports::{AddressUse, WitsockCtxView};
 use crate::sockets::resource::{SharedSocket, SocketResource};
 use crate::sockets::Target;
@@ -214,24 +217,16 @@ impl udp::HostUdpSocket for WitsockCtxView<'_> {
     }
 
     fn unicast_hop_limit(&mut self, this: Resource<UdpSocket>) -> SocketResult<u8> {
-        match self.udp_option(&this, OptionName::HopLimit)? {
-            SocketOption::HopLimit(hops) => Ok(hops),
-            _ => Err(ErrorCode::Unknown.into()),
-        }
+        // A hop limit is a u8 option.
+        Ok(option_number(self.udp_option(&this, OptionName::HopLimit)?)? as u8)
     }
 
     fn set_unicast_hop_limit(&mut self, this: Resource<UdpSocket>, value: u8) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        self.set_udp_option(&this, SocketOption::HopLimit(value))
+        self.set_udp_option(&this, hop_limit_option(value)?)
     }
 
     fn receive_buffer_size(&mut self, this: Resource<UdpSocket>) -> SocketResult<u64> {
-        match self.udp_option(&this, OptionName::ReceiveBufferSize)? {
-            SocketOption::ReceiveBufferSize(size) => Ok(size as u64),
-            _ => Err(ErrorCode::Unknown.into()),
-        }
+        option_number(self.udp_option(&this, OptionName::ReceiveBufferSize)?)
     }
 
     fn set_receive_buffer_size(
@@ -239,30 +234,15 @@ impl udp::HostUdpSocket for WitsockCtxView<'_> {
         this: Resource<UdpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        let size = usize::try_from(value)
-            .unwrap_or(usize::MAX)
-            .min(i32::MAX as usize / 2);
-        self.set_udp_option(&this, SocketOption::ReceiveBufferSize(size))
+        self.set_udp_option(&this, buffer_option(value, true)?)
     }
 
     fn send_buffer_size(&mut self, this: Resource<UdpSocket>) -> SocketResult<u64> {
-        match self.udp_option(&this, OptionName::SendBufferSize)? {
-            SocketOption::SendBufferSize(size) => Ok(size as u64),
-            _ => Err(ErrorCode::Unknown.into()),
-        }
+        option_number(self.udp_option(&this, OptionName::SendBufferSize)?)
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<UdpSocket>, value: u64) -> SocketResult<()> {
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument.into());
-        }
-        let size = usize::try_from(value)
-            .unwrap_or(usize::MAX)
-            .min(i32::MAX as usize / 2);
-        self.set_udp_option(&this, SocketOption::SendBufferSize(size))
+        self.set_udp_option(&this, buffer_option(value, false)?)
     }
 
     fn subscribe(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<Resource<DynPollable>> {
