@@ -140,8 +140,8 @@ pub(crate) fn load(
     };
     let name = artifact_name(engine, bytes);
     if let Some(artifact) = read_artifact(&dir_fd, &name) {
-        // SAFETY: `Component::deserialize` requires bytes that wasmtime
-        // itself serialized, and runs their native code in this process.
+        // `Component::deserialize` requires bytes that wasmtime itself
+        // serialized, and runs their native code in this process.
         // wasmtime checks the header and that the artifact is compatible
         // with `engine`, not the code, so the trust rests on who can write
         // the file: it was opened (without following a symbolic link) in
@@ -155,6 +155,8 @@ pub(crate) fn load(
         // user anyway, could have put anything else there. A file that is
         // not an artifact, or not one for this engine, is refused by
         // wasmtime's checks and compiled again below.
+        // SAFETY: only this user can have written the artifact (see above),
+        // as `Component::serialize` output; wasmtime checks its header.
         if let Ok(component) = unsafe { Component::deserialize(engine, &artifact) } {
             return Ok((component, CacheOutcome::Hit));
         }
