@@ -96,10 +96,12 @@ impl TcpSocket {
     }
 
     /// The streams of a connected socket.
-    fn streams(&self) -> (DynInputStream, DynOutputStream) {
+    /// The streams of a connected socket; a read returns at most
+    /// `max_read` bytes (the per-call quota, up to [`STREAM_CHUNK`]).
+    fn streams(&self, max_read: usize) -> (DynInputStream, DynOutputStream) {
         let shared = self.inner.shared.clone();
         (
-            Box::new(TcpInput::new(shared.clone())),
+            Box::new(TcpInput::new(shared.clone(), max_read)),
             Box::new(TcpOutput::new(shared)),
         )
     }
@@ -228,6 +230,7 @@ impl tcp::HostTcpSocket for WitsockCtxView<'_> {
         &mut self,
         this: Resource<TcpSocket>,
     ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
+        let max_read = self.ctx.policy().limits().max_bytes_per_call;
         let socket = self.tcp(&this)?;
         if socket.in_progress != Some(InProgress::Connect) {
             return Err(ErrorCode::NotInProgress.into());
@@ -246,7 +249,7 @@ impl tcp::HostTcpSocket for WitsockCtxView<'_> {
             return Err(code.into());
         }
         socket.state = State::Connected;
-        let (input, output) = socket.streams();
+        let (input, output) = socket.streams(max_read);
         let input = self.table.push_child(input, &this)?;
         let output = self.table.push_child(output, &this)?;
         Ok((input, output))
@@ -292,7 +295,7 @@ impl tcp::HostTcpSocket for WitsockCtxView<'_> {
             return Err(ErrorCode::WouldBlock.into());
         };
         let accepted = TcpSocket::new(accepted, State::Connected);
-        let (input, output) = accepted.streams();
+        let (input, output) = accepted.streams(self.ctx.policy().limits().max_bytes_per_call);
         let accepted = match self.table.push(accepted) {
             Ok(handle) => handle,
             Err(e) => {
@@ -523,14 +526,17 @@ fn keep_alive_time(nanos: u64) -> Duration {
 struct TcpInput {
     shared: Arc<SharedSocket>,
     buffer: Vec<u8>,
+    /// The most one read returns.
+    max_read: usize,
     closed: bool,
 }
 
 impl TcpInput {
-    fn new(shared: Arc<SharedSocket>) -> TcpInput {
+    fn new(shared: Arc<SharedSocket>, max_read: usize) -> TcpInput {
         TcpInput {
             shared,
             buffer: Vec::new(),
+            max_read: max_read.clamp(1, STREAM_CHUNK),
             closed: false,
         }
     }
@@ -544,7 +550,7 @@ impl InputStream for TcpInput {
         if size == 0 {
             return Ok(Bytes::new());
         }
-        let len = size.min(STREAM_CHUNK);
+        let len = size.min(self.max_read);
         if self.buffer.len() < len {
             self.buffer.resize(len, 0);
         }

@@ -268,9 +268,13 @@ impl udp::HostIncomingDatagramStream for WitsockCtxView<'_> {
         this: Resource<IncomingDatagramStream>,
         max_results: u64,
     ) -> SocketResult<Vec<IncomingDatagram>> {
+        // As many datagrams as the per-call quota holds at their largest
+        // (one at least), up to MAX_DATAGRAMS.
+        let quota = self.ctx.policy().limits().max_bytes_per_call / MAX_DATAGRAM;
         let max = usize::try_from(max_results)
             .unwrap_or(usize::MAX)
-            .min(MAX_DATAGRAMS);
+            .min(MAX_DATAGRAMS)
+            .min(quota.max(1));
         let mut datagrams = Vec::new();
         if max == 0 {
             return Ok(datagrams);
