@@ -12,7 +12,9 @@ use witsock_conformance::{Backend, Outcome, Report};
 use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
 
 use crate::imports::{Limits, WitsockGuest, WitsockPolicy, WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
-use crate::{AddressRule, Guest, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio};
+use crate::{
+    AddressRule, Guest, GuestOptions, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio,
+};
 
 /// The longest reason or message shown in a matrix cell; longer ones are
 /// cut there and printed whole below the matrix.
@@ -76,15 +78,16 @@ impl Column {
     }
 
     /// Runs the guest suite component `guest` under the conformance
-    /// policy, passing `filter` on, and reads its reports.
-    pub fn guest(guest: &Guest, filter: Option<&str>) -> Result<Column, HostError> {
-        let outcome = guest.run(&RunOptions {
+    /// policy with `driver`, passing `filter` on, and reads its reports.
+    pub fn guest(guest: &Guest, filter: Option<&str>, driver: Driver) -> Result<Column, HostError> {
+        let options = RunOptions {
             args: filter.map(str::to_string).into_iter().collect(),
             policy: conformance_policy(),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
             ..RunOptions::default()
-        })?;
+        };
+        let outcome = driver.run(guest, &options)?;
         Ok(Column::from_guest_run(&outcome, Backend::WasiP2))
     }
 
@@ -500,31 +503,68 @@ pub fn imports_conformance_policy(unix_dir: &Path) -> std::io::Result<WitsockPol
         }))
 }
 
+/// How a guest suite is run: the two ways the host serves a guest, each of
+/// which must meet the whole suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// [`Guest::run`]: blocking calls wait in the calling thread.
+    Sync,
+    /// [`Guest::run_async`] on a runtime of its own (as `witsock-host
+    /// run`): blocking calls await the reactor.
+    Async,
+}
+
+impl Driver {
+    /// Runs `guest` under `options` this way.
+    pub fn run(
+        self,
+        guest: &Guest,
+        options: &(impl GuestOptions + ?Sized),
+    ) -> Result<RunOutcome, HostError> {
+        match self {
+            Driver::Sync => guest.run(options),
+            Driver::Async => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| HostError::Instantiate {
+                    path: guest.path().to_path_buf(),
+                    reason: format!("cannot start the async runtime: {e}"),
+                })?
+                .block_on(guest.run_async(options)),
+        }
+    }
+}
+
 /// Runs the guest suite `guest` (built with `--features witsock/imports`)
-/// under [`imports_conformance_policy`], passing `filter` on, and reads its reports
-/// as the `witsock-imports` column. Unix socket files go to `unix_dir`,
-/// which the guest gets preopened at the same path.
+/// under [`imports_conformance_policy`] with `driver`, passing `filter`
+/// on, and reads its reports as the `witsock-imports` column. Unix socket
+/// files go to `unix_dir`, which the guest gets preopened at the same
+/// path.
 pub fn conformance_column(
     guest: &WitsockGuest,
     filter: Option<&str>,
     unix_dir: &Path,
+    driver: Driver,
 ) -> Result<Column, HostError> {
     let policy = imports_conformance_policy(unix_dir).map_err(|e| HostError::Instantiate {
         path: unix_dir.to_path_buf(),
         reason: format!("cannot grant the Unix socket directory: {e}"),
     })?;
-    let outcome = guest.run(&WitsockRunOptions {
-        args: filter.map(str::to_string).into_iter().collect(),
-        env: vec![(
-            UNIX_SOCKET_DIR_VAR.to_string(),
-            unix_dir.to_string_lossy().into_owned(),
-        )],
-        preopens: vec![unix_dir.to_path_buf()],
-        witsock: policy,
-        stdout: Stdio::Capture,
-        stderr: Stdio::Capture,
-        ..WitsockRunOptions::default()
-    })?;
+    let outcome = driver.run(
+        guest,
+        &WitsockRunOptions {
+            args: filter.map(str::to_string).into_iter().collect(),
+            env: vec![(
+                UNIX_SOCKET_DIR_VAR.to_string(),
+                unix_dir.to_string_lossy().into_owned(),
+            )],
+            preopens: vec![unix_dir.to_path_buf()],
+            witsock: policy,
+            stdout: Stdio::Capture,
+            stderr: Stdio::Capture,
+            ..WitsockRunOptions::default()
+        },
+    )?;
     Ok(Column::from_guest_run(&outcome, Backend::WitsockImports))
 }
 

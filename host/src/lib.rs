@@ -41,11 +41,11 @@ use std::time::{Duration, Instant};
 
 use std::sync::OnceLock;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 mod compile_cache;
 #[cfg(feature = "tools")]
@@ -53,6 +53,7 @@ pub mod conformance;
 pub mod denial;
 #[cfg(feature = "tools")]
 pub mod differential;
+mod guest;
 pub mod imports;
 #[cfg(feature = "tools")]
 pub mod layout;
@@ -61,21 +62,15 @@ pub mod policy;
 pub mod sockets;
 mod wasi_quota;
 
-use wasi_quota::{QuotaView, SocketQuota};
-
 pub use compile_cache::{CacheOutcome, CompileCache, LoadOptions, CACHE_DIR_VAR};
 pub use denial::{Denial, DenialHook};
-pub use imports::{WitsockCtx, WitsockCtxView, WitsockGuest, WitsockPolicy};
+pub use guest::{Guest, GuestOptions, WitsockGuest};
+pub use imports::{WitsockCtx, WitsockCtxView, WitsockPolicy, WitsockRunOptions};
 pub use policy::{AddressRule, Policy, RuleError};
 
 /// The most a captured stdout or stderr keeps; a guest writing more gets a
 /// write error.
 pub const CAPTURE_LIMIT: usize = 16 << 20;
-
-/// A compiled component, ready to run any number of times.
-pub struct Guest {
-    compiled: Compiled,
-}
 
 /// Where a guest's stdout or stderr goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,7 +127,9 @@ pub struct GuestLimits {
     /// deadline is checked while guest code runs: a guest blocked in a
     /// host call (a blocking accept or receive) is stopped when that call
     /// returns. (`witsock-host run --max-wall-time` also ends the process
-    /// shortly after the deadline.)
+    /// shortly after the deadline; an async embedder that wants the same
+    /// drops the [`Guest::run_async`] future, which closes everything the
+    /// guest held.)
     pub max_wall_time: Option<Duration>,
 }
 
@@ -236,107 +233,8 @@ impl fmt::Display for HostError {
 
 impl std::error::Error for HostError {}
 
-/// The store's data: the WASI context, the guest's resources and its
-/// memory limit.
-struct GuestState {
-    ctx: WasiCtx,
-    witsock: WitsockCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-    sockets: SocketQuota,
-}
-
-impl QuotaView for GuestState {
-    fn quota(&mut self) -> (&mut SocketQuota, &ResourceTable) {
-        (&mut self.sockets, &self.table)
-    }
-}
-
-impl WasiView for GuestState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl Guest {
-    /// Reads and compiles the component at `path`, without a compile
-    /// cache.
-    pub fn load(path: impl AsRef<Path>) -> Result<Guest, HostError> {
-        Guest::load_with(path, &LoadOptions::default())
-    }
-
-    /// Reads the component at `path` and compiles it, or loads it from the
-    /// compile cache `options` names.
-    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Guest, HostError> {
-        Ok(Guest {
-            compiled: Compiled::load(path.as_ref(), options)?,
-        })
-    }
-
-    /// The file it was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.compiled.path
-    }
-
-    /// How long compiling it (or loading it from the compile cache) took.
-    pub fn compile_time(&self) -> Duration {
-        self.compiled.compile_time
-    }
-
-    /// Whether it was loaded from the compile cache, not compiled.
-    pub fn from_cache(&self) -> bool {
-        self.compiled.cache == CacheOutcome::Hit
-    }
-
-    /// What the compile cache did when it was loaded.
-    pub fn cache_outcome(&self) -> &CacheOutcome {
-        &self.compiled.cache
-    }
-
-    /// Runs `wasi:cli/run` in a fresh store under `options`.
-    pub fn run(&self, options: &RunOptions) -> Result<RunOutcome, HostError> {
-        let (mut builder, captured) =
-            self.compiled
-                .wasi_builder(&options.args, options.stdout, options.stderr);
-        options.policy.apply(&mut builder);
-        let mut linker = Linker::<GuestState>::new(&self.compiled.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| match options.wasi_sockets {
-                WasiSockets::Witsock => p2::add_to_linker(&mut linker, |state| WitsockCtxView {
-                    ctx: &mut state.witsock,
-                    table: &mut state.table,
-                }),
-                WasiSockets::WasmtimeWasi => wasi_quota::add_to_linker(&mut linker),
-            })
-            .map_err(|e| self.compiled.instantiate_error(e))?;
-        let mut witsock = WitsockCtx::new(WitsockPolicy::from_wasi_policy(&options.policy));
-        if let Some(hook) = &options.on_denial {
-            witsock = witsock.on_denial(hook.clone());
-        }
-        let mut store = Store::new(
-            &self.compiled.engine,
-            GuestState {
-                ctx: builder.build(),
-                witsock,
-                table: ResourceTable::new(),
-                limits: store_limits(&options.limits),
-                sockets: SocketQuota::new(
-                    options.policy.max_sockets(),
-                    options.policy.allows_ip_name_lookup(),
-                ),
-            },
-        );
-        store.limiter(|state| &mut state.limits);
-        self.compiled.set_deadline(&mut store, &options.limits);
-        self.compiled.run(store, &linker, captured, |_| {})
-    }
-}
-
 /// A component compiled from a file, and how to run it as a
-/// `wasi:cli/command`: what [`Guest`] and [`WitsockGuest`] share.
+/// `wasi:cli/command`.
 pub(crate) struct Compiled {
     pub(crate) path: PathBuf,
     pub(crate) engine: Engine,
@@ -482,6 +380,31 @@ impl Compiled {
             store.set_epoch_deadline(u64::MAX / 2);
             return;
         };
+        self.start_epoch_ticker();
+        let ticks = time.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX / 2));
+        store.epoch_deadline_trap();
+    }
+
+    /// Sets the deadline of a store run with `_async` calls: the guest
+    /// yields to the runtime at every epoch tick (so that a guest that
+    /// computes for long shares its thread), and traps as a synchronous
+    /// run does once `limits` has no time left.
+    pub(crate) fn set_async_deadline<T: Send>(&self, store: &mut Store<T>, limits: &GuestLimits) {
+        self.start_epoch_ticker();
+        let end = limits
+            .max_wall_time
+            .and_then(|time| Instant::now().checked_add(time));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| match end {
+            Some(end) if Instant::now() >= end => Err(wasmtime::Trap::Interrupt.into()),
+            _ => Ok(UpdateDeadline::Yield(1)),
+        });
+    }
+
+    /// Starts the engine's epoch ticker if it is not running yet. It stops
+    /// once the engine is gone.
+    fn start_epoch_ticker(&self) {
         self.epoch_ticker.get_or_init(|| {
             let engine = self.engine.weak();
             std::thread::spawn(move || loop {
@@ -492,9 +415,6 @@ impl Compiled {
                 }
             });
         });
-        let ticks = time.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX / 2));
-        store.epoch_deadline_trap();
     }
 
     /// `e`, which kept the component from being linked or instantiated.
@@ -543,8 +463,38 @@ impl Compiled {
         let result = command.wasi_cli_run().call_run(&mut store);
         observe(store.data());
         drop(store);
-        let run_time = started.elapsed();
+        Ok(outcome(result, captured, started.elapsed()))
+    }
 
+    /// [`run`](Compiled::run) with `_async` calls, for a linker of async
+    /// definitions.
+    pub(crate) async fn run_async<T: Send + 'static>(
+        &self,
+        mut store: Store<T>,
+        linker: &Linker<T>,
+        captured: Captured,
+    ) -> Result<RunOutcome, HostError> {
+        let started = Instant::now();
+        let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+            &mut store,
+            &self.component,
+            linker,
+        )
+        .await
+        .map_err(|e| self.instantiate_error(e))?;
+        let result = command.wasi_cli_run().call_run(&mut store).await;
+        drop(store);
+        Ok(outcome(result, captured, started.elapsed()))
+    }
+}
+
+/// What a run that returned `result` after `run_time` produced.
+fn outcome(
+    result: wasmtime::Result<Result<(), ()>>,
+    captured: Captured,
+    run_time: Duration,
+) -> RunOutcome {
+    {
         let status = match result {
             Ok(Ok(())) => GuestStatus::Exited(0),
             Ok(Err(())) => GuestStatus::Exited(1),
@@ -556,12 +506,12 @@ impl Compiled {
         let contents = |pipe: Option<MemoryOutputPipe>| {
             pipe.map_or_else(Vec::new, |pipe| pipe.contents().to_vec())
         };
-        Ok(RunOutcome {
+        RunOutcome {
             status,
             stdout: contents(captured.stdout),
             stderr: contents(captured.stderr),
             run_time,
-        })
+        }
     }
 }
 

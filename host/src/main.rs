@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use witsock_conformance::differential::Program;
 use witsock_conformance::Backend;
-use witsock_host::conformance::{Column, Matrix};
+use witsock_host::conformance::{Column, Driver, Matrix};
 use witsock_host::denial::{DeniedOperation, Grant};
 use witsock_host::differential;
 use witsock_host::imports::AddressUse;
@@ -700,34 +700,63 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             guest.imports().join(", ")
         );
     }
-    if let Some(limit) = args.limits.max_wall_time {
-        // The run's deadline stops guest code; a guest blocked in a host
-        // call (a blocking accept, receive or wait) is stopped here, a
-        // moment later, with the whole process.
-        let guest_path = args.guest.display().to_string();
-        std::thread::spawn(move || {
-            std::thread::sleep(limit + WALL_TIME_GRACE);
-            eprintln!(
-                "witsock-host: {guest_path} stopped: --max-wall-time of {} s passed while it waited in a host call",
-                limit.as_secs_f64()
-            );
-            std::process::exit(i32::from(TRAP_EXIT));
-        });
+    let limit = args.limits.max_wall_time;
+    let guest_path = args.guest.display().to_string();
+    let stopped = move || {
+        let limit = limit.map_or(0.0, |limit| limit.as_secs_f64());
+        format!(
+            "{guest_path} stopped: --max-wall-time of {limit} s passed while it waited in a host call"
+        )
+    };
+    let options = WitsockRunOptions {
+        args: args.guest_args,
+        preopens,
+        witsock,
+        wasi: args.policy,
+        stdout: Stdio::Inherit,
+        stderr: Stdio::Inherit,
+        limits: args.limits,
+        wasi_sockets: args.wasi_sockets,
+        on_denial: (args.verbosity != Verbosity::Quiet).then(denial_printer),
+        ..WitsockRunOptions::default()
+    };
+    let outcome = if args.wasi_sockets == WasiSockets::WasmtimeWasi {
+        // wasmtime-wasi's sockets run synchronously: a guest blocked in a
+        // host call past its deadline is stopped with the whole process.
+        if let Some(limit) = limit {
+            std::thread::spawn(move || {
+                std::thread::sleep(limit + WALL_TIME_GRACE);
+                eprintln!("witsock-host: {}", stopped());
+                std::process::exit(i32::from(TRAP_EXIT));
+            });
+        }
+        guest.run(&options)
+    } else {
+        // On a runtime of its own: a blocking call of the guest awaits the
+        // reactor, so a deadline stops the guest wherever it waits (the
+        // run is dropped, closing everything it held).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::error(format!("cannot start the async runtime: {e}")))?;
+        let run = guest.run_async(&options);
+        match runtime.block_on(async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit + WALL_TIME_GRACE, run).await,
+                None => Ok(run.await),
+            }
+        }) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                return Err(Failure {
+                    message: stopped(),
+                    exit: TRAP_EXIT,
+                    show_usage: false,
+                })
+            }
+        }
     }
-    let outcome = guest
-        .run(&WitsockRunOptions {
-            args: args.guest_args,
-            preopens,
-            witsock,
-            wasi: args.policy,
-            stdout: Stdio::Inherit,
-            stderr: Stdio::Inherit,
-            limits: args.limits,
-            wasi_sockets: args.wasi_sockets,
-            on_denial: (args.verbosity != Verbosity::Quiet).then(denial_printer),
-            ..WitsockRunOptions::default()
-        })
-        .map_err(Failure::error)?;
+    .map_err(Failure::error)?;
     match outcome.status {
         GuestStatus::Exited(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
         GuestStatus::Trapped(why) => Err(Failure {
@@ -935,9 +964,11 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, Failure> {
     let (guest, imports_guest, unix_dir) = load_guests(&args.guest, &args.imports_guest)?;
 
     let native = Column::native(filter);
-    let wasi = Column::guest(&guest, filter).map_err(Failure::error)?;
-    let mut imports = imports::conformance_column(&imports_guest, filter, unix_dir.path())
-        .map_err(Failure::error)?;
+    // As `run` serves guests: on an async runtime.
+    let wasi = Column::guest(&guest, filter, Driver::Async).map_err(Failure::error)?;
+    let mut imports =
+        imports::conformance_column(&imports_guest, filter, unix_dir.path(), Driver::Async)
+            .map_err(Failure::error)?;
     let expected = Backend::WitsockImports.name();
     if imports.backend != expected && imports.problem.is_none() {
         imports.problem = Some(format!(

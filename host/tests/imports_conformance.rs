@@ -7,13 +7,16 @@ mod imports_support;
 
 use imports_support::{guest_suite, TempDir};
 use witsock_conformance::{Backend, Outcome};
-use witsock_host::conformance::{Column, Matrix};
+use witsock_host::conformance::{Column, Driver, Matrix};
 use witsock_host::imports::conformance_column;
 
+/// `witsock-host conformance` runs the suite with [`Driver::Async`], as
+/// `witsock-host run` serves guests; this runs it with the other.
 #[test]
 fn the_conformance_suite_passes_through_the_imports() {
     let unix_dir = TempDir::new("conformance-unix");
-    let column = conformance_column(guest_suite(), None, unix_dir.path()).expect("the guest runs");
+    let column = conformance_column(guest_suite(), None, unix_dir.path(), Driver::Sync)
+        .expect("the guest runs");
     assert_eq!(column.backend, Backend::WitsockImports.name());
     let matrix = Matrix::new(vec![Column::native(None), column.clone()]);
     let text = matrix.render();
@@ -48,8 +51,13 @@ fn the_conformance_suite_passes_through_the_imports() {
 #[test]
 fn the_guest_reports_what_the_host_granted() {
     let unix_dir = TempDir::new("conformance-caps");
-    let column = conformance_column(guest_suite(), Some("unix_stream_pair"), unix_dir.path())
-        .expect("the guest runs");
+    let column = conformance_column(
+        guest_suite(),
+        Some("unix_stream_pair"),
+        unix_dir.path(),
+        Driver::Sync,
+    )
+    .expect("the guest runs");
     let caps = column.capabilities.expect("capabilities reported");
     let native = witsock::capabilities();
     assert_eq!(caps.backend, "witsock-imports");

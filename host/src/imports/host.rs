@@ -5,7 +5,9 @@
 //! Each call returns `wasmtime::Result<Result<T, wt::Error>>`: the inner
 //! error goes to the guest; the outer one traps it, and is kept for a
 //! handle the table does not hold (wasmtime already traps on a forged or
-//! stale handle before the host sees it, so this is a second line).
+//! stale handle before the host sees it, so this is a second line). A call
+//! that may block is one attempt ([`Step`]), which a driver of
+//! [`blocking`](super::blocking) repeats until it is done.
 
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
@@ -14,16 +16,21 @@ use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 use wasmtime_wasi::p2::DynPollable;
-use witsock::{IncomingDatagram, OptionName, Type};
+use witsock::{IncomingDatagram, Interest, OptionName, Type};
 
 use super::bindings::witsock::sockets::sockets as ws;
 use super::bindings::witsock::sockets::types as wt;
+use super::blocking::{Attempt, Step, Timeout, Wait};
 use super::convert::{self, refusal};
 use crate::sockets::resource::{SharedSocket, SocketReadiness, SocketResource};
 use crate::sockets::{CheckedAddress, Gate, Target, WitsockCtx};
 
 /// What a witsock call returns: the guest's result, or a trap.
 pub(crate) type HostResult<T> = wasmtime::Result<Result<T, wt::Error>>;
+
+/// What one attempt of a call that may block returns: the guest's result,
+/// a wait, or a trap.
+pub(crate) type Attempted<T> = wasmtime::Result<Step<Result<T, wt::Error>>>;
 
 /// Buffers in one vectored call (Linux's UIO_MAXIOV).
 pub(crate) const IOV_MAX: usize = 1024;
@@ -52,12 +59,56 @@ macro_rules! guest {
     };
 }
 
+/// Returns the guest's error from a witsock result, ending an attempt.
+macro_rules! guest_done {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(e) => return Ok(Step::Done(Err(convert::error(e)))),
+        }
+    };
+}
+
 /// What a send needs from the table, taken before the guest's memory is
 /// borrowed for the payload.
 pub(crate) struct SendTarget {
     pub(crate) shared: Arc<SharedSocket>,
     pub(crate) gate: Arc<Gate>,
     pub(crate) ty: Type,
+    /// The guest's socket is in blocking mode.
+    pub(crate) blocking: bool,
+}
+
+impl SendTarget {
+    /// The guest's result after one more send of a call that sends `total`
+    /// bytes, `sent` of them before it. In blocking mode a stream socket
+    /// waits until it has queued them all, as the kernel's send does (a
+    /// timeout or an error after some went returns how many went); a
+    /// datagram goes whole or waits.
+    pub(crate) fn progress(
+        &self,
+        sent: &mut usize,
+        total: usize,
+        result: witsock::Result<usize>,
+        attempt: Attempt,
+    ) -> Step<Result<u64, wt::Error>> {
+        let (blocks, done) = match result {
+            Ok(n) => {
+                *sent += n;
+                let more = self.ty == Type::Stream && n > 0 && *sent < total;
+                (more, Ok(*sent as u64))
+            }
+            Err(e) if *sent > 0 => (e.is_would_block(), Ok(*sent as u64)),
+            Err(e) => (e.is_would_block(), Err(convert::error(e))),
+        };
+        attempt.wait_for(
+            self.blocking && blocks,
+            &self.shared,
+            Interest::WRITABLE,
+            Timeout::Send,
+            done,
+        )
+    }
 }
 
 /// The address a WIT address names, for the policy.
@@ -152,13 +203,15 @@ impl WitsockCtxView<'_> {
         Ok(())
     }
 
+    /// The guest's mode only: the host socket stays non-blocking, and a
+    /// blocking call waits in the host ([`blocking`](super::blocking)).
     pub(crate) fn set_nonblocking(
         &mut self,
         this: Resource<SocketResource>,
         nonblocking: bool,
     ) -> HostResult<()> {
-        let socket = self.socket(&this)?.socket();
-        Ok(socket.set_nonblocking(nonblocking).map_err(convert::error))
+        self.table.get_mut(&this)?.blocking = !nonblocking;
+        Ok(Ok(()))
     }
 
     pub(crate) fn bind(
@@ -183,29 +236,84 @@ impl WitsockCtxView<'_> {
         Ok(ctx.listen(resource, backlog).map_err(convert::error))
     }
 
+    /// A blocking listener waits for a connection (until its
+    /// `receive-timeout`, then none).
     pub(crate) fn try_accept(
         &mut self,
-        this: Resource<SocketResource>,
-    ) -> HostResult<Option<(Resource<SocketResource>, wt::SocketAddress)>> {
-        let listener = self.table.get(&this)?;
-        let Some((accepted, peer)) = guest!(self.ctx.try_accept(listener)) else {
-            return Ok(Ok(None));
+        this: &Resource<SocketResource>,
+        attempt: Attempt,
+    ) -> Attempted<Option<(Resource<SocketResource>, wt::SocketAddress)>> {
+        let listener = self.table.get(this)?;
+        let (accepted, peer) = match self.ctx.try_accept(listener) {
+            Ok(Some(pair)) => pair,
+            Ok(None) => {
+                return Ok(attempt.wait_for(
+                    listener.blocking,
+                    &listener.shared,
+                    Interest::READABLE,
+                    Timeout::Receive,
+                    Ok(None),
+                ))
+            }
+            // Would-block after a flood of refused peers: a blocking
+            // listener goes on waiting.
+            Err(e) => {
+                return Ok(attempt.wait_for(
+                    listener.blocking && e.is_would_block(),
+                    &listener.shared,
+                    Interest::READABLE,
+                    Timeout::Receive,
+                    Err(convert::error(e)),
+                ))
+            }
         };
         let peer = convert::address_to_wit(&peer);
-        Ok(self.push(accepted)?.map(|handle| Some((handle, peer))))
+        Ok(Step::Done(
+            self.push(accepted)?.map(|handle| Some((handle, peer))),
+        ))
     }
 
+    /// A blocking socket's connect waits until it is connected or failed
+    /// (until its `send-timeout`, then it is in progress, as the kernel's
+    /// is): `started` once the connect is under way, after which each
+    /// attempt finishes it.
     pub(crate) fn start_connect(
         &mut self,
-        this: Resource<SocketResource>,
-        addr: wt::SocketAddress,
-    ) -> HostResult<bool> {
-        let target = match target(&addr) {
-            Ok(target) => target,
-            Err(e) => return Ok(Err(e)),
+        this: &Resource<SocketResource>,
+        addr: &wt::SocketAddress,
+        started: &mut bool,
+        attempt: Attempt,
+    ) -> Attempted<bool> {
+        let (ctx, resource) = self.socket_mut(this)?;
+        let connected = if *started {
+            resource.socket().finish_connect()
+        } else {
+            let target = match target(addr) {
+                Ok(target) => target,
+                Err(e) => return Ok(Step::Done(Err(e))),
+            };
+            match ctx.start_connect(resource, target) {
+                // A Unix listener's backlog is full: the kernel's blocking
+                // connect waits for room, which no readiness tells.
+                Err(e) if e.is_would_block() && resource.blocking && attempt.may_wait() => {
+                    return Ok(Step::Wait(Wait::pause(Timeout::Send)));
+                }
+                connected => {
+                    *started = connected.is_ok();
+                    connected
+                }
+            }
         };
-        let (ctx, resource) = self.socket_mut(&this)?;
-        Ok(ctx.start_connect(resource, target).map_err(convert::error))
+        Ok(match connected {
+            Ok(false) => attempt.wait_for(
+                resource.blocking,
+                &resource.shared,
+                Interest::WRITABLE,
+                Timeout::Send,
+                Ok(false),
+            ),
+            done => Step::Done(done.map_err(convert::error)),
+        })
     }
 
     pub(crate) fn finish_connect(&mut self, this: Resource<SocketResource>) -> HostResult<bool> {
@@ -232,6 +340,7 @@ impl WitsockCtxView<'_> {
             shared: resource.shared.clone(),
             gate: self.ctx.gate.clone(),
             ty: resource.ty,
+            blocking: resource.blocking,
         })
     }
 
@@ -261,61 +370,102 @@ impl WitsockCtxView<'_> {
         Ok(Ok(self.send_target(this)?))
     }
 
+    /// A blocking socket waits for data (until its `receive-timeout`,
+    /// then would-block); with `wait-all`, a blocking stream socket waits
+    /// until the buffer is full, end-of-stream or an error, as the
+    /// kernel's does (the bytes so far, `filled`, wait in the spare
+    /// buffer).
     pub(crate) fn receive(
         &mut self,
-        this: Resource<SocketResource>,
+        this: &Resource<SocketResource>,
         max_len: u64,
         flags: wt::ReceiveFlags,
-    ) -> HostResult<Vec<u8>> {
-        let len = guest!(self.ctx.check_buffered(usize::try_from(max_len).ok()));
-        let flags = convert::recv_flags(flags);
-        let resource = self.table.get(&this)?;
+        filled: &mut usize,
+        attempt: Attempt,
+    ) -> Attempted<Vec<u8>> {
+        let len = guest_done!(self.ctx.check_buffered(usize::try_from(max_len).ok()));
+        let recv_flags = convert::recv_flags(flags);
+        let resource = self.table.get(this)?;
         if self.ctx.filters_senders(resource) {
-            let (n, _, _) = guest!(self.ctx.receive_from(resource, len, flags));
-            return Ok(Ok(self.ctx.spare(n).to_vec()));
+            return Ok(match self.ctx.receive_from(resource, len, recv_flags) {
+                Ok((n, _, _)) => Step::Done(Ok(self.ctx.spare(n).to_vec())),
+                Err(e) => would_block(resource, e, attempt),
+            });
         }
+        let fill = gathers(resource, flags);
         let buf = self.ctx.spare(len);
-        let n = guest!(resource.socket().recv(buf, flags));
-        Ok(Ok(buf[..n].to_vec()))
+        let before = (*filled).min(len);
+        let received = resource.socket().recv(&mut buf[before..], recv_flags);
+        let blocks = match &received {
+            Ok(n) => fill && *n > 0 && before + n < len,
+            Err(e) => before > 0 && e.is_would_block(),
+        };
+        if blocks && attempt.may_wait() {
+            *filled = before + received.map_or(0, |n| n);
+            return Ok(Step::Wait(Wait::on(
+                &resource.shared,
+                Interest::READABLE,
+                Timeout::Receive,
+            )));
+        }
+        Ok(match received {
+            Ok(n) => Step::Done(Ok(buf[..before + n].to_vec())),
+            // An error after some bytes came: the bytes now, the error on
+            // the next receive.
+            Err(_) if before > 0 => Step::Done(Ok(buf[..before].to_vec())),
+            Err(e) => would_block(resource, e, attempt),
+        })
     }
 
     pub(crate) fn receive_from(
         &mut self,
-        this: Resource<SocketResource>,
+        this: &Resource<SocketResource>,
         max_len: u64,
         flags: wt::ReceiveFlags,
-    ) -> HostResult<ws::IncomingDatagram> {
-        let len = guest!(self.ctx.check_buffered(usize::try_from(max_len).ok()));
-        let resource = self.table.get(&this)?;
+        attempt: Attempt,
+    ) -> Attempted<ws::IncomingDatagram> {
+        let len = guest_done!(self.ctx.check_buffered(usize::try_from(max_len).ok()));
+        let resource = self.table.get(this)?;
         let (n, sender, truncated) =
-            guest!(self
+            match self
                 .ctx
-                .receive_from(resource, len, convert::recv_flags(flags)));
-        Ok(Ok(ws::IncomingDatagram {
+                .receive_from(resource, len, convert::recv_flags(flags))
+            {
+                Ok(received) => received,
+                Err(e) => return Ok(would_block(resource, e, attempt)),
+            };
+        Ok(Step::Done(Ok(ws::IncomingDatagram {
             data: self.ctx.spare(n).to_vec(),
             remote_address: convert::address_to_wit(&sender),
             truncated,
-        }))
+        })))
     }
 
+    /// As [`receive`](WitsockCtxView::receive), into consecutive buffers.
     pub(crate) fn receive_vectored(
         &mut self,
-        this: Resource<SocketResource>,
+        this: &Resource<SocketResource>,
         lengths: &[u64],
         flags: wt::ReceiveFlags,
-    ) -> HostResult<Vec<Vec<u8>>> {
+        filled: &mut usize,
+        attempt: Attempt,
+    ) -> Attempted<Vec<Vec<u8>>> {
         if lengths.len() > IOV_MAX {
-            return Ok(Err(refusal(wt::ErrorCode::InvalidArgument)));
+            return Ok(Step::Done(Err(refusal(wt::ErrorCode::InvalidArgument))));
         }
         let total = lengths.iter().try_fold(0usize, |sum, &len| {
             sum.checked_add(usize::try_from(len).ok()?)
         });
-        let total = guest!(self.ctx.check_buffered(total));
-        let resource = self.table.get(&this)?;
-        guest!(self.ctx.skip_refused_senders(resource));
-        let flags = convert::recv_flags(flags);
+        let total = guest_done!(self.ctx.check_buffered(total));
+        let resource = self.table.get(this)?;
+        if let Err(e) = self.ctx.skip_refused_senders(resource) {
+            return Ok(would_block(resource, e, attempt));
+        }
+        let fill = gathers(resource, flags);
+        let recv_flags = convert::recv_flags(flags);
+        let before = (*filled).min(total);
         let spare = self.ctx.spare(total);
-        let n = {
+        let received = {
             // Each length fits `usize`: their sum does.
             let mut rest = &mut spare[..];
             let mut next = |len: u64| {
@@ -323,54 +473,74 @@ impl WitsockCtxView<'_> {
                 rest = tail;
                 IoSliceMut::new(head)
             };
-            let received = if lengths.len() <= INLINE_BUFFERS {
+            if lengths.len() <= INLINE_BUFFERS {
                 let mut inline: [IoSliceMut<'_>; INLINE_BUFFERS] =
                     std::array::from_fn(|_| IoSliceMut::new(&mut []));
                 for (slot, &len) in inline.iter_mut().zip(lengths) {
                     *slot = next(len);
                 }
-                resource
-                    .socket()
-                    .recv_vectored(&mut inline[..lengths.len()], flags)
+                let mut slices = &mut inline[..lengths.len()];
+                IoSliceMut::advance_slices(&mut slices, before);
+                resource.socket().recv_vectored(slices, recv_flags)
             } else {
-                let mut slices: Vec<IoSliceMut<'_>> =
-                    lengths.iter().map(|&len| next(len)).collect();
-                resource.socket().recv_vectored(&mut slices, flags)
-            };
-            guest!(received)
+                let mut all: Vec<IoSliceMut<'_>> = lengths.iter().map(|&len| next(len)).collect();
+                let mut slices = &mut all[..];
+                IoSliceMut::advance_slices(&mut slices, before);
+                resource.socket().recv_vectored(slices, recv_flags)
+            }
+        };
+        let blocks = match &received {
+            Ok(n) => fill && *n > 0 && before + n < total,
+            Err(e) => before > 0 && e.is_would_block(),
+        };
+        if blocks && attempt.may_wait() {
+            *filled = before + received.map_or(0, |n| n);
+            return Ok(Step::Wait(Wait::on(
+                &resource.shared,
+                Interest::READABLE,
+                Timeout::Receive,
+            )));
+        }
+        let n = match received {
+            Ok(n) => before + n,
+            Err(_) if before > 0 => before,
+            Err(e) => return Ok(would_block(resource, e, attempt)),
         };
         // The filled buffers, in order; the last may be short.
-        let mut filled = Vec::new();
+        let mut buffers = Vec::new();
         let (mut offset, mut left) = (0usize, n);
         for &len in lengths {
             if left == 0 {
                 break;
             }
             let take = (len as usize).min(left);
-            filled.push(spare[offset..offset + take].to_vec());
+            buffers.push(spare[offset..offset + take].to_vec());
             offset += len as usize;
             left -= take;
         }
-        Ok(Ok(filled))
+        Ok(Step::Done(Ok(buffers)))
     }
 
+    /// A blocking socket waits for the first datagram, then takes what
+    /// else is queued (MSG_WAITFORONE).
     pub(crate) fn receive_batch(
         &mut self,
-        this: Resource<SocketResource>,
+        this: &Resource<SocketResource>,
         max_datagrams: u32,
         max_len: u64,
-    ) -> HostResult<Vec<ws::IncomingDatagram>> {
+        attempt: Attempt,
+    ) -> Attempted<Vec<ws::IncomingDatagram>> {
         let count = (max_datagrams as usize).min(witsock::MAX_BATCH);
         let total = usize::try_from(max_len)
             .ok()
             .and_then(|len| len.checked_mul(count));
-        guest!(self.ctx.check_buffered(total));
+        guest_done!(self.ctx.check_buffered(total));
         if count == 0 {
-            return Ok(Ok(Vec::new()));
+            return Ok(Step::Done(Ok(Vec::new())));
         }
         // Fits usize: checked above.
         let len = max_len as usize;
-        let resource = self.table.get(&this)?;
+        let resource = self.table.get(this)?;
         let filter = self.ctx.filters_senders(resource);
         let gate = self.ctx.gate.clone();
         let spare = self.ctx.spare(len * count);
@@ -380,7 +550,10 @@ impl WitsockCtxView<'_> {
             } else {
                 spare.chunks_mut(len).map(IncomingDatagram::new).collect()
             };
-            let n = guest!(resource.socket().recv_batch(&mut slots));
+            let n = match resource.socket().recv_batch(&mut slots) {
+                Ok(n) => n,
+                Err(e) => return Ok(would_block(resource, e, attempt)),
+            };
             let received: Vec<ws::IncomingDatagram> = slots
                 .iter()
                 .take(n)
@@ -393,12 +566,11 @@ impl WitsockCtxView<'_> {
                 .collect();
             // All were refused: look for more (or report would-block).
             if !received.is_empty() {
-                return Ok(Ok(received));
+                return Ok(Step::Done(Ok(received)));
             }
         }
-        Ok(Err(convert::error(crate::sockets::refused_flood(
-            witsock::Operation::Receive,
-        ))))
+        let flood = crate::sockets::refused_flood(witsock::Operation::Receive);
+        Ok(would_block(resource, flood, attempt))
     }
 
     pub(crate) fn shutdown(
@@ -457,18 +629,29 @@ impl WitsockCtxView<'_> {
         }
     }
 
+    /// Readiness now, or a wait of at most the timeout, whatever the
+    /// socket's mode.
     pub(crate) fn wait(
         &mut self,
-        this: Resource<SocketResource>,
+        this: &Resource<SocketResource>,
         interest: wt::Interest,
         timeout_ns: Option<u64>,
-    ) -> HostResult<wt::Readiness> {
-        let socket = self.socket(&this)?.socket();
-        let timeout = timeout_ns.map(Duration::from_nanos);
-        Ok(socket
-            .wait(convert::interest(interest), timeout)
-            .map(convert::readiness)
-            .map_err(convert::error))
+        attempt: Attempt,
+    ) -> Attempted<wt::Readiness> {
+        let resource = self.socket(this)?;
+        let interest = convert::interest(interest);
+        Ok(
+            match resource.socket().wait(interest, Some(Duration::ZERO)) {
+                Ok(readiness) => attempt.wait_for(
+                    readiness.is_empty(),
+                    &resource.shared,
+                    interest,
+                    Timeout::Given(timeout_ns.map(Duration::from_nanos)),
+                    Ok(convert::readiness(readiness)),
+                ),
+                Err(e) => Step::Done(Err(convert::error(e))),
+            },
+        )
     }
 
     pub(crate) fn subscribe(
@@ -485,25 +668,36 @@ impl WitsockCtxView<'_> {
         wasmtime_wasi::p2::subscribe(self.table, child)
     }
 
+    /// Readiness of every entry now, or a wait of at most the timeout for
+    /// any of them.
     pub(crate) fn poll(
         &mut self,
-        entries: Vec<(Resource<SocketResource>, wt::Interest)>,
+        entries: &[(Resource<SocketResource>, wt::Interest)],
         timeout_ns: Option<u64>,
-    ) -> HostResult<Vec<wt::Readiness>> {
+        attempt: Attempt,
+    ) -> Attempted<Vec<wt::Readiness>> {
         let mut polled = Vec::with_capacity(entries.len());
-        for (handle, interest) in &entries {
+        for (handle, interest) in entries {
             let socket = self.table.get(handle)?.socket();
             polled.push(witsock::PollEntry::new(
                 socket,
                 convert::interest(*interest),
             ));
         }
-        let timeout = timeout_ns.map(Duration::from_nanos);
-        guest!(witsock::poll(&mut polled, timeout));
-        Ok(Ok(polled
+        guest_done!(witsock::poll(&mut polled, Some(Duration::ZERO)));
+        if attempt.may_wait() && polled.iter().all(|e| e.readiness().is_empty()) {
+            let mut watched = Vec::with_capacity(entries.len());
+            for (handle, interest) in entries {
+                let shared = self.table.get(handle)?.shared.clone();
+                watched.push((shared, convert::interest(*interest)));
+            }
+            let timeout = Timeout::Given(timeout_ns.map(Duration::from_nanos));
+            return Ok(Step::Wait(Wait::any(watched, timeout)));
+        }
+        Ok(Step::Done(Ok(polled
             .iter()
             .map(|e| convert::readiness(e.readiness()))
-            .collect()))
+            .collect())))
     }
 
     pub(crate) fn capabilities(&mut self) -> ws::Capabilities {
@@ -539,7 +733,42 @@ impl WitsockCtxView<'_> {
         port: u16,
     ) -> HostResult<Vec<wt::SocketAddress>> {
         guest!(self.ctx.check_lookup(&name));
-        let addrs = guest!(witsock::resolve(&name, port));
-        Ok(Ok(addrs.map(|a| convert::address_to_wit(&a)).collect()))
+        Ok(resolved(
+            witsock::resolve(&name, port).map(Iterator::collect),
+        ))
     }
+}
+
+/// The guest's result of a lookup.
+pub(crate) fn resolved(
+    addrs: witsock::Result<Vec<witsock::SockAddr>>,
+) -> Result<Vec<wt::SocketAddress>, wt::Error> {
+    addrs
+        .map(|addrs| addrs.iter().map(convert::address_to_wit).collect())
+        .map_err(convert::error)
+}
+
+/// Whether a receive gathers until its buffer is full: `wait-all` on a
+/// blocking stream socket (with `peek`, the kernel's answer as it is).
+fn gathers(resource: &SocketResource, flags: wt::ReceiveFlags) -> bool {
+    resource.blocking
+        && resource.ty == Type::Stream
+        && flags.contains(wt::ReceiveFlags::WAIT_ALL)
+        && !flags.contains(wt::ReceiveFlags::PEEK)
+}
+
+/// The guest's error `e`, or a wait for data when it is would-block on a
+/// blocking socket.
+fn would_block<T>(
+    resource: &SocketResource,
+    e: witsock::Error,
+    attempt: Attempt,
+) -> Step<Result<T, wt::Error>> {
+    attempt.wait_for(
+        resource.blocking && e.is_would_block(),
+        &resource.shared,
+        Interest::READABLE,
+        Timeout::Receive,
+        Err(convert::error(e)),
+    )
 }

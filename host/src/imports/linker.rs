@@ -8,16 +8,21 @@
 //! where generated bindings would copy it into a `Vec` first. Types come
 //! from `bindgen!`, and instantiation checks every signature against the
 //! WIT.
+//!
+//! A call that may block is defined once, as an attempt, and wrapped by
+//! [`define_blocking!`] for the store's [`Mode`]: waiting in poll(2) for a
+//! synchronous store, awaiting the reactor for an async one.
 
 use std::io::IoSlice;
 
 use wasmtime::component::{ComponentType, Lift, Linker, Resource, ResourceType, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
-use witsock::{OutgoingDatagram, Type, MAX_BATCH};
+use witsock::{Interest, OutgoingDatagram, Type, MAX_BATCH};
 
 use super::bindings::witsock::sockets::types as wt;
+use super::blocking::{self, Step, Timeout};
 use super::convert::{self, refusal};
-use super::host::{target, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
+use super::host::{resolved, target, HostResult, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
 use super::policy::AddressUse;
 use crate::sockets::resource::SocketResource;
 use crate::sockets::CheckedAddress;
@@ -78,6 +83,44 @@ impl AddressRef {
 
 type Socket = Resource<SocketResource>;
 
+/// How the calls that may block wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// In the calling thread (poll(2)), for stores run synchronously.
+    Sync,
+    /// On the tokio reactor, for stores run with wasmtime's `_async`
+    /// calls: a waiting guest holds no thread.
+    Async,
+}
+
+/// Defines a call that may block. `setup` runs once per call (reading the
+/// guest's arguments, the state kept between attempts); `attempt` is one
+/// attempt ([`Step`]), given the [`Attempt`](blocking::Attempt) as `$a`,
+/// and the driver of `$mode` repeats it until it is done.
+macro_rules! define_blocking {
+    ($inst:ident, $mode:expr, $name:literal,
+     |$store:ident, $params:tt : $types:ty| { $($setup:tt)* } |$a:ident| $attempt:expr) => {
+        match $mode {
+            Mode::Sync => $inst.func_wrap(
+                $name,
+                move |mut $store: StoreContextMut<'_, T>, $params: $types| {
+                    $($setup)*
+                    blocking::block(|$a| $attempt).map(|result| (result,))
+                },
+            )?,
+            Mode::Async => $inst.func_wrap_async(
+                $name,
+                move |mut $store: StoreContextMut<'_, T>, $params: $types| {
+                    Box::new(async move {
+                        $($setup)*
+                        blocking::wait(|$a| $attempt).await.map(|result| (result,))
+                    })
+                },
+            )?,
+        }
+    };
+}
+
 const TYPES: &str = "witsock:sockets/types@0.1.0";
 const SOCKETS: &str = "witsock:sockets/sockets@0.1.0";
 
@@ -87,6 +130,7 @@ const SOCKETS: &str = "witsock:sockets/sockets@0.1.0";
 pub(crate) fn add<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> WitsockCtxView<'_>,
+    mode: Mode,
 ) -> wasmtime::Result<()> {
     // An interface of types only: an instance with nothing in it.
     linker.instance(TYPES)?;
@@ -130,22 +174,27 @@ pub(crate) fn add<T: Send + 'static>(
             Ok((get(store.data_mut()).listen(this, backlog)?,))
         },
     )?;
-    inst.func_wrap(
-        "[method]socket.try-accept",
-        move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
-            Ok((get(store.data_mut()).try_accept(this)?,))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.start-connect",
-        move |mut store: StoreContextMut<'_, T>, (this, addr): (Socket, AddressRef)| {
-            let addr = match addr.read(&store) {
-                Ok(addr) => addr,
-                Err(e) => return Ok((Err(e),)),
-            };
-            Ok((get(store.data_mut()).start_connect(this, addr)?,))
-        },
-    )?;
+    define_blocking!(inst, mode, "[method]socket.try-accept", |store,
+                                                               (this,): (
+        Socket,
+    )| {}
+        | a
+        | get(store.data_mut()).try_accept(&this, a));
+    define_blocking!(inst, mode, "[method]socket.start-connect", |store,
+                                                                  (
+        this,
+        addr,
+    ): (
+        Socket,
+        AddressRef
+    )| {
+        let addr = match addr.read(&store) {
+            Ok(addr) => addr,
+            Err(e) => return Ok((Err(e),)),
+        };
+        let mut started = false;
+    } | a
+        | get(store.data_mut()).start_connect(&this, &addr, &mut started, a));
     inst.func_wrap(
         "[method]socket.finish-connect",
         move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
@@ -159,75 +208,100 @@ pub(crate) fn add<T: Send + 'static>(
         },
     )?;
 
-    inst.func_wrap(
+    define_blocking!(
+        inst,
+        mode,
         "[method]socket.send",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, data, flags): (Socket, WasmList<u8>, wt::SendFlags)| {
-            let target = get(store.data_mut()).send_target(&this)?;
-            let payload = data.as_le_slice(&store);
-            let sent = target
-                .shared
-                .socket
-                .send(payload, convert::send_flags(flags));
-            Ok((sent.map(|n| n as u64).map_err(convert::error),))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.send-to",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, data, addr, flags): (
-            Socket,
-            WasmList<u8>,
-            AddressRef,
-            wt::SendFlags,
-        )| {
-            let addr = match addr.read(&store) {
-                Ok(addr) => addr,
-                Err(e) => return Ok((Err(e),)),
-            };
+        |store, (this, data, flags): (Socket, WasmList<u8>, wt::SendFlags)| {
+            let flags = convert::send_flags(flags);
+            let mut sent = 0usize;
+        } | a
+            | {
+                let target = get(store.data_mut()).send_target(&this)?;
+                let payload = data.as_le_slice(&store);
+                let rest = payload.get(sent..).unwrap_or_default();
+                let result = target.shared.socket.send(rest, flags);
+                Ok(target.progress(&mut sent, payload.len(), result, a))
+            }
+    );
+    define_blocking!(inst, mode, "[method]socket.send-to", |store,
+                                                            (
+        this,
+        data,
+        addr,
+        flags,
+    ): (
+        Socket,
+        WasmList<u8>,
+        AddressRef,
+        wt::SendFlags
+    )| {
+        let addr = match addr.read(&store) {
+            Ok(addr) => addr,
+            Err(e) => return Ok((Err(e),)),
+        };
+        let flags = convert::send_flags(flags);
+        let mut sent = 0usize;
+    } | a
+        | {
             let (target, addr) = match get(store.data_mut()).send_to_target(&this, &addr)? {
                 Ok(checked) => checked,
-                Err(e) => return Ok((Err(e),)),
+                Err(e) => return Ok(Step::Done(Err(e))),
             };
             let payload = data.as_le_slice(&store);
-            let sent = target
-                .shared
-                .socket
-                .send_to(payload, &addr.addr, convert::send_flags(flags));
-            Ok((sent.map(|n| n as u64).map_err(convert::error),))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.send-vectored",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, bufs, flags): (Socket, WasmList<WasmList<u8>>, wt::SendFlags)| {
-            if bufs.len() > IOV_MAX {
-                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
-            }
+            let rest = payload.get(sent..).unwrap_or_default();
+            let result = target.shared.socket.send_to(rest, &addr.addr, flags);
+            Ok(target.progress(&mut sent, payload.len(), result, a))
+        });
+    define_blocking!(inst, mode, "[method]socket.send-vectored", |store,
+                                                                  (
+        this,
+        bufs,
+        flags,
+    ): (
+        Socket,
+        WasmList<WasmList<u8>>,
+        wt::SendFlags
+    )| {
+        if bufs.len() > IOV_MAX {
+            return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+        }
+        // The outer list is read once (pointer and length per buffer);
+        // the buffers themselves stay where they are.
+        let lists = bufs
+            .iter(&mut store)?
+            .collect::<wasmtime::Result<Vec<_>>>()?;
+        let flags = convert::send_flags(flags);
+        let mut sent = 0usize;
+    } | a
+        | {
             let target = get(store.data_mut()).send_target(&this)?;
-            // The outer list is read once (pointer and length per buffer);
-            // the buffers themselves stay where they are.
-            let lists = bufs
-                .iter(&mut store)?
-                .collect::<wasmtime::Result<Vec<_>>>()?;
-            let slices: Vec<IoSlice<'_>> = lists
+            let mut slices: Vec<IoSlice<'_>> = lists
                 .iter()
                 .map(|list| IoSlice::new(list.as_le_slice(&store)))
                 .collect();
-            let sent = target
-                .shared
-                .socket
-                .send_vectored(&slices, convert::send_flags(flags));
-            Ok((sent.map(|n| n as u64).map_err(convert::error),))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.send-batch",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, datagrams): (Socket, WasmList<OutgoingDatagramRef>)| {
+            let total: usize = slices.iter().map(|slice| slice.len()).sum();
+            let mut rest = &mut slices[..];
+            // What the kernel took so far never exceeds the total.
+            IoSlice::advance_slices(&mut rest, sent.min(total));
+            let result = target.shared.socket.send_vectored(rest, flags);
+            Ok(target.progress(&mut sent, total, result, a))
+        });
+    define_blocking!(inst, mode, "[method]socket.send-batch", |store,
+                                                               (
+        this,
+        datagrams,
+    ): (
+        Socket,
+        WasmList<OutgoingDatagramRef>
+    )| {
+        // Datagrams sent by earlier attempts.
+        let mut done = 0usize;
+    } | a
+        | {
             let target = match get(store.data_mut()).batch_target(&this)? {
                 Ok(target) => target,
-                Err(e) => return Ok((Err(e),)),
+                Err(e) => return Ok(Step::Done(Err(e))),
             };
             let use_ = if target.ty == Type::Datagram {
                 AddressUse::Send
@@ -240,7 +314,9 @@ pub(crate) fn add<T: Send + 'static>(
             let mut items = Vec::with_capacity(MAX_BATCH.min(datagrams.len()));
             let mut addrs: Vec<Option<CheckedAddress>> = Vec::with_capacity(items.capacity());
             let mut first_error = None;
-            let mut index = 0;
+            // The kernel's queue was full: a blocking socket waits for room.
+            let mut full = false;
+            let mut index = done;
             'chunks: while index < datagrams.len() {
                 items.clear();
                 addrs.clear();
@@ -290,10 +366,12 @@ pub(crate) fn add<T: Send + 'static>(
                         Ok(n) => {
                             sent += n;
                             if n < chunk.len() {
+                                full = true;
                                 break 'chunks;
                             }
                         }
                         Err(e) => {
+                            full = e.is_would_block();
                             first_error = Some(convert::error(e));
                             break 'chunks;
                         }
@@ -305,62 +383,97 @@ pub(crate) fn add<T: Send + 'static>(
                 }
                 index = end;
             }
+            done += sent;
             // An error only when nothing was sent, as natively.
-            let result = match (sent, first_error) {
+            let result = match (done, first_error) {
                 (0, Some(e)) => Err(e),
                 (sent, _) => Ok(u32::try_from(sent).unwrap_or(u32::MAX)),
             };
-            Ok((result,))
-        },
-    )?;
+            let blocks = target.blocking && full && done < datagrams.len();
+            Ok(a.wait_for(
+                blocks,
+                &target.shared,
+                Interest::WRITABLE,
+                Timeout::Send,
+                result,
+            ))
+        });
 
-    inst.func_wrap(
-        "[method]socket.receive",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, max_len, flags): (Socket, u64, wt::ReceiveFlags)| {
-            Ok((get(store.data_mut()).receive(this, max_len, flags)?,))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.receive-from",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, max_len, flags): (Socket, u64, wt::ReceiveFlags)| {
-            Ok((get(store.data_mut()).receive_from(this, max_len, flags)?,))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.receive-vectored",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, lengths, flags): (Socket, WasmList<u64>, wt::ReceiveFlags)| {
-            if lengths.len() > IOV_MAX {
-                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+    define_blocking!(inst, mode, "[method]socket.receive", |store,
+                                                            (
+        this,
+        max_len,
+        flags,
+    ): (
+        Socket,
+        u64,
+        wt::ReceiveFlags
+    )| {
+        let mut filled = 0usize;
+    } | a
+        | get(store.data_mut()).receive(&this, max_len, flags, &mut filled, a));
+    define_blocking!(inst, mode, "[method]socket.receive-from", |store,
+                                                                 (
+        this,
+        max_len,
+        flags,
+    ): (
+        Socket,
+        u64,
+        wt::ReceiveFlags
+    )| {}
+        | a
+        | get(store.data_mut()).receive_from(&this, max_len, flags, a));
+    define_blocking!(inst, mode, "[method]socket.receive-vectored", |store,
+                                                                     (
+        this,
+        lengths,
+        flags,
+    ): (
+        Socket,
+        WasmList<u64>,
+        wt::ReceiveFlags
+    )| {
+        if lengths.len() > IOV_MAX {
+            return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+        }
+        // Copied out of guest memory (the table is borrowed next): on
+        // the stack for a few buffers, so that a receive that would
+        // block allocates nothing.
+        let mut inline = [0u64; INLINE_BUFFERS];
+        let spilled;
+        let guest_lengths = lengths.as_le_slice(&store);
+        let lengths: &[u64] = match inline.get_mut(..guest_lengths.len()) {
+            Some(inline) => {
+                inline.copy_from_slice(guest_lengths);
+                inline
             }
-            // Copied out of guest memory (the table is borrowed next): on
-            // the stack for a few buffers, so that a receive that would
-            // block allocates nothing.
-            let mut inline = [0u64; INLINE_BUFFERS];
-            let spilled;
-            let guest_lengths = lengths.as_le_slice(&store);
-            let lengths: &[u64] = match inline.get_mut(..guest_lengths.len()) {
-                Some(inline) => {
-                    inline.copy_from_slice(guest_lengths);
-                    inline
-                }
-                None => {
-                    spilled = guest_lengths.to_vec();
-                    &spilled
-                }
-            };
-            Ok((get(store.data_mut()).receive_vectored(this, lengths, flags)?,))
-        },
-    )?;
-    inst.func_wrap(
-        "[method]socket.receive-batch",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, max_datagrams, max_len): (Socket, u32, u64)| {
-            Ok((get(store.data_mut()).receive_batch(this, max_datagrams, max_len)?,))
-        },
-    )?;
+            None => {
+                spilled = guest_lengths.to_vec();
+                &spilled
+            }
+        };
+        let mut filled = 0usize;
+    } | a
+        | get(store.data_mut()).receive_vectored(
+            &this,
+            lengths,
+            flags,
+            &mut filled,
+            a
+        ));
+    define_blocking!(inst, mode, "[method]socket.receive-batch", |store,
+                                                                  (
+        this,
+        max_datagrams,
+        max_len,
+    ): (
+        Socket,
+        u32,
+        u64
+    )| {}
+        | a
+        | get(store.data_mut()).receive_batch(&this, max_datagrams, max_len, a));
     inst.func_wrap(
         "[method]socket.shutdown",
         move |mut store: StoreContextMut<'_, T>, (this, how): (Socket, wt::ShutdownHow)| {
@@ -391,35 +504,40 @@ pub(crate) fn add<T: Send + 'static>(
             Ok((get(store.data_mut()).get_option(this, name)?,))
         },
     )?;
-    inst.func_wrap(
-        "[method]socket.wait",
-        move |mut store: StoreContextMut<'_, T>,
-              (this, interest, timeout): (Socket, wt::Interest, Option<u64>)| {
-            Ok((get(store.data_mut()).wait(this, interest, timeout)?,))
-        },
-    )?;
+    define_blocking!(inst, mode, "[method]socket.wait", |store,
+                                                         (
+        this,
+        interest,
+        timeout,
+    ): (
+        Socket,
+        wt::Interest,
+        Option<u64>
+    )| {}
+        | a
+        | get(store.data_mut()).wait(&this, interest, timeout, a));
     inst.func_wrap(
         "[method]socket.subscribe",
         move |mut store: StoreContextMut<'_, T>, (this, interest): (Socket, wt::Interest)| {
             Ok((get(store.data_mut()).subscribe(this, interest)?,))
         },
     )?;
-    inst.func_wrap(
-        "poll",
-        move |mut store: StoreContextMut<'_, T>,
-              (entries, timeout): (WasmList<(Socket, wt::Interest)>, Option<u64>)| {
-            // More entries than the guest may hold sockets is refused before
-            // the list is read, as poll(2) refuses more than RLIMIT_NOFILE.
-            let max = get(store.data_mut()).ctx.policy().limits().max_sockets;
-            if entries.len() > max {
-                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
-            }
-            let entries = entries
-                .iter(&mut store)?
-                .collect::<wasmtime::Result<Vec<_>>>()?;
-            Ok((get(store.data_mut()).poll(entries, timeout)?,))
-        },
-    )?;
+    define_blocking!(inst, mode, "poll", |store,
+                                          (entries, timeout): (
+        WasmList<(Socket, wt::Interest)>,
+        Option<u64>
+    )| {
+        // More entries than the guest may hold sockets is refused before
+        // the list is read, as poll(2) refuses more than RLIMIT_NOFILE.
+        let max = get(store.data_mut()).ctx.policy().limits().max_sockets;
+        if entries.len() > max {
+            return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+        }
+        let entries = entries
+            .iter(&mut store)?
+            .collect::<wasmtime::Result<Vec<_>>>()?;
+    } | a
+        | get(store.data_mut()).poll(&entries, timeout, a));
     inst.func_wrap(
         "socket-pair",
         move |mut store: StoreContextMut<'_, T>, (ty, nonblocking): (wt::SocketType, bool)| {
@@ -442,16 +560,50 @@ pub(crate) fn add<T: Send + 'static>(
             Ok((names,))
         },
     )?;
-    inst.func_wrap(
-        "resolve",
-        move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
-            let name = name.to_str(&store)?;
-            if name.len() > MAX_HOST_NAME {
-                return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
-            }
-            let name = name.into_owned();
-            Ok((get(store.data_mut()).resolve(name, port)?,))
-        },
-    )?;
+    // A lookup blocks in getaddrinfo(3): an async store runs it on a
+    // blocking thread, a few at a time per guest.
+    let read_name = |store: &StoreContextMut<'_, T>, name: WasmStr| -> HostResult<String> {
+        let name = name.to_str(store)?;
+        if name.len() > MAX_HOST_NAME {
+            return Ok(Err(refusal(wt::ErrorCode::InvalidArgument)));
+        }
+        Ok(Ok(name.into_owned()))
+    };
+    match mode {
+        Mode::Sync => inst.func_wrap(
+            "resolve",
+            move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
+                let name = match read_name(&store, name)? {
+                    Ok(name) => name,
+                    Err(e) => return Ok((Err(e),)),
+                };
+                Ok((get(store.data_mut()).resolve(name, port)?,))
+            },
+        )?,
+        Mode::Async => inst.func_wrap_async(
+            "resolve",
+            move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
+                Box::new(async move {
+                    let name = match read_name(&store, name)? {
+                        Ok(name) => name,
+                        Err(e) => return Ok((Err(e),)),
+                    };
+                    let view = get(store.data_mut());
+                    if let Err(e) = view.ctx.check_lookup(&name) {
+                        return Ok((Err(convert::error(e)),));
+                    }
+                    let turns = view.ctx.lookups.clone();
+                    let _turn = turns.acquire_owned().await;
+                    let lookup = tokio::task::spawn_blocking(move || {
+                        witsock::resolve(&name, port).map(Iterator::collect)
+                    });
+                    let addrs = lookup.await.map_err(|e| {
+                        wasmtime::format_err!("witsock host: a name lookup failed: {e}")
+                    })?;
+                    Ok((resolved(addrs),))
+                })
+            },
+        )?,
+    }
     Ok(())
 }

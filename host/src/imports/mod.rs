@@ -73,9 +73,16 @@
 //!   data is copied once from the host's reused buffer into the returned
 //!   list (which wasmtime then writes into the guest).
 //!
-//! Calls are synchronous: a blocking socket, `wait` and `poll` block the
-//! calling thread, as wasmtime-wasi's synchronous bindings do.
+//! The host socket behind every guest socket is non-blocking; a guest's
+//! blocking mode is kept by the host, which waits for it between attempts
+//! of a call (honouring `receive-timeout` and `send-timeout`). With
+//! [`add_to_linker`] a blocking call, `wait` and `poll` wait in the
+//! calling thread (poll(2)), as wasmtime-wasi's synchronous bindings do;
+//! with [`add_to_linker_async`] they await the socket's readiness on the
+//! tokio reactor, so that an async embedder's worker threads are never
+//! held by a guest blocked in `try-accept` or `receive`.
 
+mod blocking;
 mod convert;
 mod host;
 mod linker;
@@ -86,11 +93,12 @@ use wasmtime::component::Linker;
 
 pub use self::host::WitsockCtxView;
 pub use self::policy::{AddressUse, Limits, WitsockPolicy};
-pub use self::run::{WitsockGuest, WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
+pub use self::run::{WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
 #[cfg(feature = "tools")]
 pub use crate::conformance::{
     conformance_column, imports_conformance_policy as conformance_policy,
 };
+pub use crate::guest::WitsockGuest;
 pub use crate::sockets::resource::SocketResource;
 pub use crate::sockets::WitsockCtx;
 
@@ -132,5 +140,30 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> WitsockCtxView<'_>,
 ) -> wasmtime::Result<()> {
-    linker::add(linker, get)
+    linker::add(linker, get, linker::Mode::Sync)
+}
+
+/// Defines the witsock imports in `linker` as [`add_to_linker`] does, for
+/// a store run with wasmtime's `_async` calls (`instantiate_async`,
+/// `call_run` on the async `Command`) inside a tokio runtime: a blocking
+/// socket call, `wait`, `poll` and `resolve` await instead of holding the
+/// thread. The runtime needs its I/O and time drivers
+/// (`Builder::enable_all`), as wasmtime-wasi's async bindings do; pair it
+/// with `wasmtime_wasi::p2::add_to_linker_async`.
+///
+/// ```ignore
+/// wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+/// imports::add_to_linker_async(&mut linker, view)?;
+/// witsock_host::p2::add_to_linker(&mut linker, view)?;
+/// let command = Command::instantiate_async(&mut store, &component, &linker).await?;
+/// command.wasi_cli_run().call_run(&mut store).await?;
+/// ```
+///
+/// # Errors
+/// When the linker already defines these interfaces.
+pub fn add_to_linker_async<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> WitsockCtxView<'_>,
+) -> wasmtime::Result<()> {
+    linker::add(linker, get, linker::Mode::Async)
 }

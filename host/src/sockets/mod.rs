@@ -212,12 +212,8 @@ impl WitsockCtx {
             return Err(witsock::Error::new(ErrorCode::ProtocolNotSupported));
         }
         self.check_room(1, Operation::Create)?;
-        let socket = if nonblocking {
-            Socket::new_nonblocking(domain, ty, protocol)
-        } else {
-            Socket::new(domain, ty, protocol)
-        }?;
-        Ok(self.count(SocketResource::new(socket, domain, ty, false)))
+        let socket = Socket::new_nonblocking(domain, ty, protocol)?;
+        Ok(self.count(SocketResource::new(socket, domain, ty, false, !nonblocking)))
     }
 
     /// A connected pair of Unix sockets, counted.
@@ -239,9 +235,9 @@ impl WitsockCtx {
             ));
         }
         self.check_room(2, Operation::Create)?;
-        let (a, b) = Socket::pair(ty, nonblocking)?;
-        let a = self.count(SocketResource::new(a, Domain::Unix, ty, true));
-        let b = self.count(SocketResource::new(b, Domain::Unix, ty, true));
+        let (a, b) = Socket::pair(ty, true)?;
+        let a = self.count(SocketResource::new(a, Domain::Unix, ty, true, !nonblocking));
+        let b = self.count(SocketResource::new(b, Domain::Unix, ty, true, !nonblocking));
         Ok((a, b))
     }
 
@@ -376,7 +372,10 @@ impl WitsockCtx {
                     continue;
                 }
             }
-            let mut accepted = SocketResource::new(socket, listener.domain, listener.ty, true);
+            // Non-blocking, whatever the listener's mode (the WIT's
+            // try-accept).
+            let mut accepted =
+                SocketResource::new(socket, listener.domain, listener.ty, true, false);
             // The accepted socket's local name is the listener's.
             accepted.unix_binding = listener.unix_binding.clone();
             return Ok(Some((self.count(accepted), peer)));

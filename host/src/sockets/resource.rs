@@ -31,6 +31,11 @@ pub struct SocketResource {
     /// The Unix name the host bound it to through a pinned directory (for
     /// an accepted socket, its listener's).
     pub(crate) unix_binding: Option<Arc<UnixBinding>>,
+    /// The guest's blocking mode. The host socket itself is always
+    /// non-blocking, so that no guest call holds a host thread in the
+    /// kernel: a blocking call waits for readiness in the host instead
+    /// (`crate::imports::blocking`), on poll(2) or on the async reactor.
+    pub(crate) blocking: bool,
 }
 
 /// An address and port in the guest's port table: TCP and UDP apart, each
@@ -60,7 +65,14 @@ impl PortKey {
 }
 
 impl SocketResource {
-    pub(crate) fn new(socket: witsock::Socket, domain: Domain, ty: Type, bound: bool) -> Self {
+    /// `socket` (non-blocking) as the guest sees it: blocking or not.
+    pub(crate) fn new(
+        socket: witsock::Socket,
+        domain: Domain,
+        ty: Type,
+        bound: bool,
+        blocking: bool,
+    ) -> Self {
         SocketResource {
             shared: Arc::new(SharedSocket {
                 registration: OnceLock::new(),
@@ -72,6 +84,7 @@ impl SocketResource {
             shares_ports: false,
             bound,
             unix_binding: None,
+            blocking,
         }
     }
 
@@ -88,6 +101,7 @@ impl std::fmt::Debug for SocketResource {
             .field("socket", &self.shared.socket)
             .field("domain", &self.domain)
             .field("type", &self.ty)
+            .field("blocking", &self.blocking)
             .finish_non_exhaustive()
     }
 }

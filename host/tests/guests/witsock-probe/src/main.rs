@@ -22,6 +22,9 @@
 //! witsock-probe listen ADDR [v6only]     bind and listen on ADDR
 //! witsock-probe grow-memory MIB | spin   take memory, or time, until stopped
 //! witsock-probe sleep SECS               block in one host call (a receive with a timeout)
+//! witsock-probe block accept|receive|wait|poll
+//!                                        block forever in one call on a blocking socket
+//! witsock-probe echo-client ADDR MESSAGE connect (blocking), send MESSAGE, receive it back whole (wait-all)
 //! witsock-probe unix-dgram-spray PREFIX NAME SERVER K
 //!                                        bind PREFIX0/NAME … PREFIX(K-1)/NAME, each pings SERVER; count replies
 //! witsock-probe unix-names PATH          the names both ends of a Unix connection see, before and after the listener goes
@@ -105,6 +108,8 @@ fn main() {
         ["grow-memory", mib] => grow_memory(count(mib)),
         ["spin"] => spin(),
         ["sleep", secs] => report("sleep", sleep(count(secs) as u64)),
+        ["block", call] => report("block", block(call)),
+        ["echo-client", addr, message] => report("echo-client", echo_once(ip(addr), message)),
         ["unix-dgram-spray", prefix, name, server, k] => report(
             "unix-dgram-spray",
             unix_dgram_spray(prefix, name, server, count(k)),
@@ -1054,6 +1059,57 @@ fn sleep(secs: u64) -> witsock::Result<String> {
     let mut buf = [0u8; 4];
     let outcome = socket.recv(&mut buf, RecvFlags::EMPTY);
     Ok(format!("woke up: {outcome:?}"))
+}
+
+/// Blocks in `call` on a blocking socket for which nothing ever comes.
+fn block(call: &str) -> witsock::Result<String> {
+    let udp = || -> witsock::Result<Socket> {
+        let socket = Socket::new(Domain::Ipv4, Type::Datagram, None)?;
+        socket.bind(&loopback_v4())?;
+        Ok(socket)
+    };
+    match call {
+        "accept" => {
+            let listener = Socket::new(Domain::Ipv4, Type::Stream, None)?;
+            listener.bind(&loopback_v4())?;
+            listener.listen(1)?;
+            let accepted = listener.try_accept()?;
+            Ok(format!("accepted {:?}", accepted.map(|(_, peer)| peer)))
+        }
+        "receive" => {
+            let mut buf = [0u8; 4];
+            let n = udp()?.recv(&mut buf, RecvFlags::EMPTY)?;
+            Ok(format!("received {n}"))
+        }
+        "wait" => {
+            let readiness = udp()?.wait(witsock::Interest::READABLE, None)?;
+            Ok(format!("ready {readiness:?}"))
+        }
+        "poll" => {
+            let (a, b) = (udp()?, udp()?);
+            let mut entries = [
+                witsock::PollEntry::new(&a, witsock::Interest::READABLE),
+                witsock::PollEntry::new(&b, witsock::Interest::READABLE),
+            ];
+            witsock::poll(&mut entries, None)?;
+            Ok("polled".into())
+        }
+        _ => die("block", USAGE),
+    }
+}
+
+/// Connects to `addr` on a blocking socket, sends `message` and receives
+/// it back whole.
+fn echo_once(addr: SocketAddr, message: &str) -> witsock::Result<String> {
+    let socket = Socket::new(domain(&addr), Type::Stream, None)?;
+    socket.connect(&addr.into())?;
+    let sent = socket.send(message.as_bytes(), SendFlags::EMPTY)?;
+    let mut buf = vec![0u8; message.len()];
+    let received = socket.recv(&mut buf, RecvFlags::WAIT_ALL)?;
+    Ok(format!(
+        "ok sent {sent} received {}",
+        String::from_utf8_lossy(&buf[..received])
+    ))
 }
 
 /// Binds `k` datagram sockets `{prefix}{i}/{name}`, sends a ping from each
