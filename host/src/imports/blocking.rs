@@ -182,22 +182,64 @@ fn waited_on_last_attempt() -> wasmtime::Error {
     wasmtime::format_err!("witsock host: a blocking call asked to wait after its timeout")
 }
 
+/// One blocking call between its attempts: the deadline, set at its
+/// first wait, and whether the next attempt may still wait.
+struct Call {
+    deadline: Option<Deadline>,
+    may_wait: bool,
+}
+
+/// What a driver does after an attempt.
+enum Next<R> {
+    /// Return this.
+    Done(R),
+    /// Wait, at most the time left (`None`: no limit), then attempt again.
+    Wait(Wait, Option<Duration>),
+    /// Make the last attempt now: the time is up.
+    Again,
+}
+
+impl Call {
+    fn new() -> Call {
+        Call {
+            deadline: None,
+            may_wait: true,
+        }
+    }
+
+    /// Makes one attempt and says what comes next.
+    fn attempt<R>(
+        &mut self,
+        attempt: &mut impl FnMut(Attempt) -> wasmtime::Result<Step<R>>,
+    ) -> wasmtime::Result<Next<R>> {
+        let may_wait = self.may_wait;
+        let wait = match attempt(Attempt { may_wait })? {
+            Step::Done(result) => return Ok(Next::Done(result)),
+            Step::Wait(_) if !may_wait => return Err(waited_on_last_attempt()),
+            Step::Wait(wait) => wait,
+        };
+        let deadline = *self.deadline.get_or_insert_with(|| Deadline::of(&wait));
+        Ok(match deadline.left() {
+            Some(left) => Next::Wait(wait, left),
+            None => {
+                self.may_wait = false;
+                Next::Again
+            }
+        })
+    }
+}
+
 /// Runs a blocking call to its end in the calling thread, waiting in
 /// poll(2) between attempts.
 pub(crate) fn block<R>(
     mut attempt: impl FnMut(Attempt) -> wasmtime::Result<Step<R>>,
 ) -> wasmtime::Result<R> {
-    let mut deadline = None;
-    let mut may_wait = true;
+    let mut call = Call::new();
     loop {
-        let wait = match attempt(Attempt { may_wait })? {
-            Step::Done(result) => return Ok(result),
-            Step::Wait(_) if !may_wait => return Err(waited_on_last_attempt()),
-            Step::Wait(wait) => wait,
-        };
-        let Some(left) = deadline.get_or_insert_with(|| Deadline::of(&wait)).left() else {
-            may_wait = false;
-            continue;
+        let (wait, left) = match call.attempt(&mut attempt)? {
+            Next::Done(result) => return Ok(result),
+            Next::Again => continue,
+            Next::Wait(wait, left) => (wait, left),
         };
         // Errors count as ready: the next attempt reports them.
         match &wait.on {
@@ -222,17 +264,12 @@ pub(crate) fn block<R>(
 pub(crate) async fn wait<R>(
     mut attempt: impl FnMut(Attempt) -> wasmtime::Result<Step<R>> + Send,
 ) -> wasmtime::Result<R> {
-    let mut deadline = None;
-    let mut may_wait = true;
+    let mut call = Call::new();
     loop {
-        let wait = match attempt(Attempt { may_wait })? {
-            Step::Done(result) => return Ok(result),
-            Step::Wait(_) if !may_wait => return Err(waited_on_last_attempt()),
-            Step::Wait(wait) => wait,
-        };
-        let Some(left) = deadline.get_or_insert_with(|| Deadline::of(&wait)).left() else {
-            may_wait = false;
-            continue;
+        let (wait, left) = match call.attempt(&mut attempt)? {
+            Next::Done(result) => return Ok(result),
+            Next::Again => continue,
+            Next::Wait(wait, left) => (wait, left),
         };
         let ready = ready(&wait.on);
         match left {
