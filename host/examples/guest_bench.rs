@@ -50,9 +50,8 @@ use std::thread;
 use std::time::Instant;
 
 use witsock::{Domain, RecvFlags, SendFlags, SockAddr, Socket, Type};
-use witsock_host::imports::{WitsockGuest, WitsockPolicy, WitsockRunOptions};
 use witsock_host::WasiSockets;
-use witsock_host::{Policy, Stdio};
+use witsock_host::{Guest, Policy, RunOptions, Stdio};
 
 /// The TCP throughput message.
 const MESSAGE: usize = 64 * 1024;
@@ -199,7 +198,7 @@ fn main() -> ExitCode {
     };
     let filter = rest.get(1).map_or("", String::as_str);
     let load = |path: &String| {
-        WitsockGuest::load(path).map_err(|e| {
+        Guest::load(path).map_err(|e| {
             eprintln!("guest_bench: {e}");
             ExitCode::from(2)
         })
@@ -308,7 +307,7 @@ fn quartiles(values: &[f64]) -> (f64, f64, f64) {
 
 /// Runs one contestant's workload in `guest`; returns the rate it reports.
 fn guest_rate(
-    guest: &WitsockGuest,
+    guest: &Guest,
     workload: Workload,
     row: &Contestant,
     server: SocketAddr,
@@ -336,14 +335,13 @@ fn guest_rate(
         ],
     };
     let outcome = guest
-        .run(&WitsockRunOptions {
+        .run(&RunOptions {
             args: args.clone(),
-            witsock: WitsockPolicy::loopback(),
-            wasi: Policy::loopback(),
+            policy: Policy::loopback(),
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
             wasi_sockets: row.sockets,
-            ..WitsockRunOptions::default()
+            ..RunOptions::default()
         })
         .map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&outcome.stdout);

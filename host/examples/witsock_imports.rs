@@ -3,7 +3,7 @@
 //!
 //! A guest that uses witsock, built with its `imports` feature, imports
 //! `witsock:sockets/sockets` instead of wasi:sockets; this host provides
-//! it from its native sockets under a [`WitsockPolicy`] (here: loopback
+//! it from its native sockets under a [`Policy`] (here: loopback
 //! only, plus a fresh private directory for Unix sockets, which the guest
 //! finds in `WITSOCK_UNIX_SOCKET_DIR`), and wasmtime-wasi provides the
 //! rest of WASI (and `wasi:io/poll`, which witsock's pollables belong to).
@@ -29,7 +29,8 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
-use witsock_host::imports::{self, WitsockCtx, WitsockCtxView, WitsockPolicy};
+use witsock_host::imports::{self, WitsockCtx, WitsockCtxView};
+use witsock_host::Policy;
 
 /// The store's data: WASI's context, witsock's, and the resource table
 /// both keep their handles in.
@@ -82,7 +83,7 @@ fn run(component: &str, guest_args: &[String]) -> wasmtime::Result<u8> {
     // this guest alone. Everything else is refused.
     let unix_dir = PrivateDir::new()?;
     let unix_path = unix_dir.0.to_string_lossy().into_owned();
-    let policy = WitsockPolicy::loopback().allow_unix_dir(&unix_dir.0)?;
+    let policy = Policy::loopback().allow_unix_dir(&unix_dir.0)?;
     let wasi = WasiCtx::builder()
         .inherit_stdio()
         .arg(component)

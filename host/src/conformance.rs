@@ -11,9 +11,8 @@ use witsock::OptionName;
 use witsock_conformance::{Backend, Outcome, Report};
 use witsock_guest_tests::{parse_guest_output, CapabilityReport, FEATURE_NAMES};
 
-use crate::imports::{Limits, WitsockGuest, WitsockPolicy, WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
 use crate::{
-    AddressRule, Guest, GuestOptions, GuestStatus, HostError, Policy, RunOptions, RunOutcome, Stdio,
+    AddressRule, Guest, GuestStatus, HostError, Limits, Policy, RunOptions, RunOutcome, Stdio,
 };
 
 /// The longest reason or message shown in a matrix cell; longer ones are
@@ -36,20 +35,32 @@ pub struct Column {
     pub run_time: Duration,
 }
 
-/// The policy the wasi:sockets guest suite runs under: loopback, and the
-/// unspecified addresses to bind (a listen on an unbound socket binds
-/// them, as it does natively), as the imports column has; binding the
-/// few addresses off loopback the address matrix binds, so that the
-/// kernel answers those binds (a bind sends nothing); room for the burst
-/// case's thousand connections (two sockets each).
+/// The environment variable that tells the guest suite where to put Unix
+/// socket files (a directory the host grants and preopens).
+pub const UNIX_SOCKET_DIR_VAR: &str = "WITSOCK_UNIX_SOCKET_DIR";
+
+/// The policy both guest suites run under: what a native process on
+/// loopback may do (every loopback address for every use; binding the
+/// unspecified addresses, as a listen on an unbound socket does natively,
+/// and the few addresses off loopback the address matrix binds, so that
+/// the kernel answers those binds: a bind sends nothing), with quotas
+/// large enough for the burst case's thousand connections (two sockets
+/// each). The imports suite gets more
+/// ([`imports_conformance_policy`]).
 pub fn conformance_policy() -> Policy {
-    let mut policy = Policy::loopback().with_max_sockets(8192);
-    for rule in ["0.0.0.0:*", "[::]:*"] {
-        if let Ok(rule) = rule.parse() {
-            policy = policy.allow_bind(rule);
-        }
-    }
-    for &ip in witsock_conformance::addresses::BOUND_OFF_LOOPBACK {
+    let mut policy = Policy::loopback().with_limits(Limits {
+        max_sockets: 8192,
+        max_backlog: 4096,
+        ..Limits::default()
+    });
+    let bound = witsock_conformance::addresses::BOUND_OFF_LOOPBACK;
+    for ip in [
+        IpAddr::from(Ipv4Addr::UNSPECIFIED),
+        Ipv6Addr::UNSPECIFIED.into(),
+    ]
+    .into_iter()
+    .chain(bound.iter().copied())
+    {
         let full = if ip.is_ipv4() { 32 } else { 128 };
         if let Some(rule) = AddressRule::new(ip, full, 0, u16::MAX) {
             policy = policy.allow_bind(rule);
@@ -468,39 +479,18 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
-/// The policy the conformance suite runs under through the imports: what a
-/// native process on loopback may do (every loopback address, binding the
-/// unspecified addresses for its dual-stack listener and the few addresses
-/// off loopback the address matrix binds, Unix sockets in `unix_dir` and
-/// under the suite's abstract names, multicast, lingering, name lookup),
-/// with quotas large enough for its burst of connections.
-pub fn imports_conformance_policy(unix_dir: &Path) -> std::io::Result<WitsockPolicy> {
-    let mut policy = WitsockPolicy::loopback();
-    let bound = witsock_conformance::addresses::BOUND_OFF_LOOPBACK;
-    for ip in [
-        IpAddr::from(Ipv4Addr::UNSPECIFIED),
-        Ipv6Addr::UNSPECIFIED.into(),
-    ]
-    .into_iter()
-    .chain(bound.iter().copied())
-    {
-        let full = if ip.is_ipv4() { 32 } else { 128 };
-        if let Some(rule) = AddressRule::new(ip, full, 0, u16::MAX) {
-            policy = policy.allow_bind(rule);
-        }
-    }
-    Ok(policy
+/// The policy the conformance suite runs under through the imports:
+/// [`conformance_policy`], and what the imports reach beyond wasi:sockets
+/// (Unix sockets in `unix_dir` and under the suite's abstract names,
+/// socket pairs, multicast, lingering, name lookup).
+pub fn imports_conformance_policy(unix_dir: &Path) -> std::io::Result<Policy> {
+    Ok(conformance_policy()
         .allow_unix_dir(unix_dir)?
         .allow_abstract_prefix("witsock-conformance-")
         .allow_socket_pairs(true)
         .allow_multicast(true)
         .allow_linger(Duration::from_secs(3600))
-        .allow_name_lookup(true)
-        .with_limits(Limits {
-            max_sockets: 8192,
-            max_backlog: 4096,
-            ..Limits::default()
-        }))
+        .allow_name_lookup(true))
 }
 
 /// How a guest suite is run: the two ways the host serves a guest, each of
@@ -516,11 +506,7 @@ pub enum Driver {
 
 impl Driver {
     /// Runs `guest` under `options` this way.
-    pub fn run(
-        self,
-        guest: &Guest,
-        options: &(impl GuestOptions + ?Sized),
-    ) -> Result<RunOutcome, HostError> {
+    pub fn run(self, guest: &Guest, options: &RunOptions) -> Result<RunOutcome, HostError> {
         match self {
             Driver::Sync => guest.run(options),
             Driver::Async => tokio::runtime::Builder::new_current_thread()
@@ -541,7 +527,7 @@ impl Driver {
 /// files go to `unix_dir`, which the guest gets preopened at the same
 /// path.
 pub fn conformance_column(
-    guest: &WitsockGuest,
+    guest: &Guest,
     filter: Option<&str>,
     unix_dir: &Path,
     driver: Driver,
@@ -552,17 +538,17 @@ pub fn conformance_column(
     })?;
     let outcome = driver.run(
         guest,
-        &WitsockRunOptions {
+        &RunOptions {
             args: filter.map(str::to_string).into_iter().collect(),
             env: vec![(
                 UNIX_SOCKET_DIR_VAR.to_string(),
                 unix_dir.to_string_lossy().into_owned(),
             )],
             preopens: vec![unix_dir.to_path_buf()],
-            witsock: policy,
+            policy,
             stdout: Stdio::Capture,
             stderr: Stdio::Capture,
-            ..WitsockRunOptions::default()
+            ..RunOptions::default()
         },
     )?;
     Ok(Column::from_guest_run(&outcome, Backend::WitsockImports))

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::imports::AddressUse;
+use crate::policy::AddressUse;
 use crate::AddressRule;
 
 /// One refusal by the host's policy.

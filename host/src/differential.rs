@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use witsock_conformance::differential::{self, Missing, Op, Outcomes, Program};
 use witsock_guest_tests::CapabilityReport;
 
-use crate::{Guest, GuestStatus, HostError, RunOptions, RunOutcome, Stdio, WitsockGuest};
+use crate::{Guest, GuestStatus, HostError, RunOptions, RunOutcome, Stdio};
 
 /// Programs a guest runs per instantiation: enough to make the
 /// instantiation cheap next to them, few enough to keep the captured
@@ -26,7 +26,7 @@ pub enum Subject<'a> {
     Wasi(&'a Guest),
     /// The suite on the witsock imports; the directory is the one its
     /// conformance policy grants for Unix sockets.
-    Imports(&'a WitsockGuest, &'a Path),
+    Imports(&'a Guest, &'a Path),
 }
 
 /// What one guest run printed.
@@ -48,9 +48,9 @@ impl Subject<'_> {
             Subject::Imports(guest, unix_dir) => {
                 let policy = crate::imports::conformance_policy(unix_dir)
                     .map_err(|e| format!("cannot grant {}: {e}", unix_dir.display()))?;
-                guest.run(&crate::imports::WitsockRunOptions {
+                guest.run(&RunOptions {
                     args,
-                    witsock: policy,
+                    policy,
                     stdout: Stdio::Capture,
                     stderr: Stdio::Capture,
                     ..Default::default()

@@ -3,7 +3,6 @@
 //! from witsock's socket layer, synchronously ([`Guest::run`]) or on the
 //! caller's tokio runtime ([`Guest::run_async`]).
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
-use crate::imports::{self, WitsockCtx, WitsockCtxView, WitsockPolicy, WitsockRunOptions};
+use crate::imports::{self, WitsockCtx, WitsockCtxView};
 use crate::wasi_quota::{self, QuotaView, SocketQuota};
 use crate::{
     p2, store_limits, CacheOutcome, Compiled, HostError, LoadOptions, RunOptions, RunOutcome,
@@ -26,9 +25,6 @@ pub struct Guest {
     compiled: Compiled,
     linkers: [OnceLock<Result<Linker<GuestState>, String>>; 3],
 }
-
-/// The runner under its earlier name, for guests that import witsock.
-pub type WitsockGuest = Guest;
 
 /// Which of a [`Guest`]'s linkers a run uses.
 #[derive(Clone, Copy)]
@@ -72,37 +68,6 @@ fn view(state: &mut GuestState) -> WitsockCtxView<'_> {
     WitsockCtxView {
         ctx: &mut state.witsock,
         table: &mut state.table,
-    }
-}
-
-/// What a [`Guest`] runs under: [`RunOptions`] (one wasi:sockets policy,
-/// which the witsock layer enforces in its own words) or
-/// [`WitsockRunOptions`] (a [`WitsockPolicy`] for every interface).
-pub trait GuestOptions: Sync {
-    /// The options in their full form.
-    fn witsock_options(&self) -> Cow<'_, WitsockRunOptions>;
-}
-
-impl GuestOptions for WitsockRunOptions {
-    fn witsock_options(&self) -> Cow<'_, WitsockRunOptions> {
-        Cow::Borrowed(self)
-    }
-}
-
-impl GuestOptions for RunOptions {
-    fn witsock_options(&self) -> Cow<'_, WitsockRunOptions> {
-        Cow::Owned(WitsockRunOptions {
-            args: self.args.clone(),
-            env: Vec::new(),
-            preopens: Vec::new(),
-            witsock: WitsockPolicy::from_wasi_policy(&self.policy),
-            wasi: self.policy.clone(),
-            stdout: self.stdout,
-            stderr: self.stderr,
-            limits: self.limits,
-            wasi_sockets: self.wasi_sockets,
-            on_denial: self.on_denial.clone(),
-        })
     }
 }
 
@@ -176,7 +141,7 @@ impl Guest {
 
     /// Runs `wasi:cli/run` in a fresh store under `options`, in the
     /// calling thread: a blocking socket call of the guest waits in it.
-    pub fn run(&self, options: &(impl GuestOptions + ?Sized)) -> Result<RunOutcome, HostError> {
+    pub fn run(&self, options: &RunOptions) -> Result<RunOutcome, HostError> {
         self.run_observed(options, |_| {})
     }
 
@@ -186,16 +151,15 @@ impl Guest {
     /// then.
     pub fn run_observed(
         &self,
-        options: &(impl GuestOptions + ?Sized),
+        options: &RunOptions,
         observe: impl FnOnce(&WitsockCtx),
     ) -> Result<RunOutcome, HostError> {
-        let options = options.witsock_options();
         let linking = match options.wasi_sockets {
             WasiSockets::Witsock => Linking::Sync,
             WasiSockets::WasmtimeWasi => Linking::WasmtimeWasi,
         };
         let linker = self.linker(linking)?;
-        let (mut store, captured) = self.store(&options)?;
+        let (mut store, captured) = self.store(options)?;
         self.compiled.set_deadline(&mut store, &options.limits);
         self.compiled
             .run(store, linker, captured, |state| observe(&state.witsock))
@@ -212,11 +176,7 @@ impl Guest {
     /// # Errors
     /// As [`run`](Guest::run); [`WasiSockets::WasmtimeWasi`] is for
     /// synchronous runs only.
-    pub async fn run_async(
-        &self,
-        options: &(impl GuestOptions + ?Sized),
-    ) -> Result<RunOutcome, HostError> {
-        let options = options.witsock_options();
+    pub async fn run_async(&self, options: &RunOptions) -> Result<RunOutcome, HostError> {
         if options.wasi_sockets == WasiSockets::WasmtimeWasi {
             return Err(HostError::Instantiate {
                 path: self.compiled.path.clone(),
@@ -226,7 +186,7 @@ impl Guest {
             });
         }
         let linker = self.linker(Linking::Async)?;
-        let (mut store, captured) = self.store(&options)?;
+        let (mut store, captured) = self.store(options)?;
         self.compiled
             .set_async_deadline(&mut store, &options.limits);
         self.compiled.run_async(store, linker, captured).await
@@ -235,7 +195,7 @@ impl Guest {
     /// A fresh store for one run under `options`.
     fn store(
         &self,
-        options: &WitsockRunOptions,
+        options: &RunOptions,
     ) -> Result<(Store<GuestState>, crate::Captured), HostError> {
         let (mut builder, captured) =
             self.compiled
@@ -249,8 +209,8 @@ impl Guest {
                 .preopened_dir(dir, guest_path, FsPerms::ReadWrite)
                 .map_err(|e| self.compiled.instantiate_error(e))?;
         }
-        options.wasi.apply(&mut builder);
-        let mut witsock = WitsockCtx::new(options.witsock.clone());
+        options.policy.apply(&mut builder);
+        let mut witsock = WitsockCtx::new(options.policy.clone());
         if let Some(hook) = &options.on_denial {
             witsock = witsock.on_denial(hook.clone());
         }
@@ -262,8 +222,8 @@ impl Guest {
                 table: ResourceTable::new(),
                 limits: store_limits(&options.limits),
                 wasi_sockets: SocketQuota::new(
-                    options.wasi.max_sockets(),
-                    options.wasi.allows_ip_name_lookup(),
+                    options.policy.limits().max_sockets,
+                    options.policy.allows_name_lookup(),
                 ),
             },
         );

@@ -60,13 +60,14 @@ pub mod layout;
 pub mod p2;
 pub mod policy;
 pub mod sockets;
+pub mod trappable;
 mod wasi_quota;
 
 pub use compile_cache::{CacheOutcome, CompileCache, LoadOptions, CACHE_DIR_VAR};
 pub use denial::{Denial, DenialHook};
-pub use guest::{Guest, GuestOptions, WitsockGuest};
-pub use imports::{WitsockCtx, WitsockCtxView, WitsockPolicy, WitsockRunOptions};
-pub use policy::{AddressRule, Policy, RuleError};
+pub use guest::Guest;
+pub use imports::{WitsockCtx, WitsockCtxView};
+pub use policy::{AddressRule, AddressUse, Limits, Policy, RuleError};
 
 /// The most a captured stdout or stderr keeps; a guest writing more gets a
 /// write error.
@@ -89,7 +90,11 @@ pub enum Stdio {
 pub struct RunOptions {
     /// The guest's arguments, after its program name.
     pub args: Vec<String>,
-    /// What it may do on the network.
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Host directories the guest may open, each at its own path.
+    pub preopens: Vec<PathBuf>,
+    /// What it may do on the network, through every interface it imports.
     pub policy: Policy,
     /// Where its stdout goes.
     pub stdout: Stdio,
@@ -99,8 +104,8 @@ pub struct RunOptions {
     pub limits: GuestLimits,
     /// Which implementation serves wasi:sockets.
     pub wasi_sockets: WasiSockets,
-    /// Called with every refusal of the policy (witsock's implementation
-    /// only).
+    /// Called with every refusal of the policy (by witsock's socket layer:
+    /// wasmtime-wasi's refusals are not reported).
     pub on_denial: Option<DenialHook>,
 }
 

@@ -13,12 +13,10 @@ use witsock_conformance::Backend;
 use witsock_host::conformance::{Column, Driver, Matrix};
 use witsock_host::denial::{DeniedOperation, Grant};
 use witsock_host::differential;
-use witsock_host::imports::AddressUse;
-use witsock_host::imports::WitsockRunOptions;
 use witsock_host::{imports, layout};
 use witsock_host::{
-    AddressRule, CompileCache, DenialHook, Guest, GuestLimits, GuestStatus, LoadOptions, Policy,
-    Stdio, WasiSockets, WitsockGuest, WitsockPolicy,
+    AddressRule, AddressUse, CompileCache, DenialHook, Guest, GuestLimits, GuestStatus, Limits,
+    LoadOptions, Policy, RunOptions, Stdio, WasiSockets,
 };
 
 const USAGE: &str = "\
@@ -89,8 +87,9 @@ one policy:
                       tcp, udp, network-error-code
 --wasi-sockets IMPL   serve wasi:sockets from witsock's socket layer
                       (witsock, the default) or from wasmtime-wasi's, for
-                      comparison (only the bind and connect rules and the
-                      socket quota apply to it)
+                      comparison (the address rules, -S tcp/udp, name
+                      lookup and --max-sockets apply to it; the other
+                      quotas and NAME:PORTS rules are witsock's alone)
 --quiet               print nothing when the policy refuses something
 --verbose             also print the effective policy and the interfaces
                       the guest imports
@@ -201,15 +200,9 @@ impl Failure {
 
 struct RunArgs {
     guest: PathBuf,
+    /// The policy the flags give, but for the Unix directories (opened
+    /// when the run starts).
     policy: Policy,
-    /// `--allow-inbound` rules and protocol-qualified `--allow-connect`
-    /// ones: inbound or not, the protocol, the rule.
-    peers: Vec<(bool, Protocol, AddressRule)>,
-    /// The names `--allow-connect NAME:PORTS` named: the guest may look
-    /// them up.
-    lookup_names: Vec<String>,
-    /// Grants and quotas beyond the address rules.
-    extra: Extra,
     /// Which implementation serves wasi:sockets.
     wasi_sockets: WasiSockets,
     /// How much the host says about denials and the policy.
@@ -221,18 +214,6 @@ struct RunArgs {
     /// Where compiled guests are cached.
     compile_cache: CompileCache,
     guest_args: Vec<String>,
-}
-
-/// What `run` may grant beyond the address rules.
-#[derive(Default)]
-struct Extra {
-    multicast: bool,
-    socket_pairs: bool,
-    max_linger: Option<Duration>,
-    max_backlog: Option<u32>,
-    max_bytes_per_call: Option<usize>,
-    tcp_off: bool,
-    udp_off: bool,
 }
 
 /// How much `run` prints of its own.
@@ -335,12 +316,42 @@ fn everything() -> [AddressRule; 2] {
     ]
 }
 
+/// `policy` with a `--allow-connect` (outbound) or `--allow-inbound` rule
+/// for `protocol`. Outbound rules grant the bind a client of the rule's
+/// family makes first; `--allow-inbound tcp://` narrows the peers a
+/// listener accepts (any, until the first), `--allow-inbound udp://`
+/// names who may send to the guest's UDP sockets.
+fn peer_rule(policy: Policy, inbound: bool, protocol: Protocol, rule: AddressRule) -> Policy {
+    let (tcp, udp) = (protocol != Protocol::Udp, protocol != Protocol::Tcp);
+    match (inbound, tcp, udp) {
+        (false, true, true) => policy.allow_connect(rule),
+        (false, true, false) => policy
+            .allow_tcp_connect(rule)
+            .allow_client_bind(rule.is_ipv4()),
+        (false, false, _) => policy
+            .allow_udp_peer(rule)
+            .allow_client_bind(rule.is_ipv4()),
+        (true, tcp, udp) => {
+            let policy = if tcp {
+                policy.allow_accept(rule)
+            } else {
+                policy
+            };
+            if udp {
+                policy.allow_udp_receive(rule)
+            } else {
+                policy
+            }
+        }
+    }
+}
+
 fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut guest = None;
     let mut policy = Policy::deny_all();
-    let mut peers = Vec::new();
-    let mut lookup_names = Vec::new();
-    let mut extra = Extra::default();
+    let mut quotas = Limits::default();
+    // The flags wasmtime-wasi's wasi:sockets could not enforce.
+    let mut layer_only: Vec<&str> = Vec::new();
     let mut wasi_sockets = WasiSockets::default();
     let mut verbosity = Verbosity::Denials;
     let mut unix_dirs = Vec::new();
@@ -363,30 +374,30 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                 let text = utf8(value("a RULE")?, "the rule")?;
                 let (protocol, rules, name) = peer_rules(flag, text)?;
                 if let Some(name) = name {
-                    lookup_names.push(name);
+                    layer_only.push("NAME:PORTS rules");
+                    policy = policy.allow_lookup_of(&name);
                 }
                 for rule in rules {
-                    match (flag, protocol) {
-                        ("--allow-connect", Protocol::Any) => policy = policy.allow_connect(rule),
-                        _ => peers.push((flag == "--allow-inbound", protocol, rule)),
-                    }
+                    policy = peer_rule(policy, flag == "--allow-inbound", protocol, rule);
                 }
             }
-            Some("--allow-lookup") => policy = policy.allow_ip_name_lookup(true),
-            Some("--allow-multicast") => extra.multicast = true,
-            Some("--allow-socket-pairs") => extra.socket_pairs = true,
+            Some("--allow-lookup") => policy = policy.allow_name_lookup(true),
+            Some("--allow-multicast") => policy = policy.allow_multicast(true),
+            Some("--allow-socket-pairs") => policy = policy.allow_socket_pairs(true),
             Some("--allow-linger") => {
                 let text = utf8(value("SECONDS")?, "the time")?;
                 let secs: u64 = count("--allow-linger", text)?;
-                extra.max_linger = Some(Duration::from_secs(secs));
+                policy = policy.allow_linger(Duration::from_secs(secs));
             }
             Some("--max-backlog") => {
                 let text = utf8(value("N")?, "the count")?;
-                extra.max_backlog = Some(count("--max-backlog", text)?);
+                quotas.max_backlog = count("--max-backlog", text)?;
+                layer_only.push("--max-backlog");
             }
             Some("--max-bytes-per-call") => {
                 let text = utf8(value("a SIZE")?, "the size")?;
-                extra.max_bytes_per_call = Some(parse_size("--max-bytes-per-call", text)?);
+                quotas.max_bytes_per_call = parse_size("--max-bytes-per-call", text)?;
+                layer_only.push("--max-bytes-per-call");
             }
             Some("--wasi-sockets") => {
                 wasi_sockets = match utf8(value("witsock or wasmtime-wasi")?, "the implementation")?
@@ -422,9 +433,9 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                             }
                         }
                         "inherit-network" => {}
-                        "allow-ip-name-lookup" => policy = policy.allow_ip_name_lookup(on),
-                        "tcp" => extra.tcp_off = !on,
-                        "udp" => extra.udp_off = !on,
+                        "allow-ip-name-lookup" => policy = policy.allow_name_lookup(on),
+                        "tcp" => policy = policy.allow_protocol(true, on),
+                        "udp" => policy = policy.allow_protocol(false, on),
                         // Streams always say which socket error ended them.
                         "network-error-code" => {}
                         other => {
@@ -444,10 +455,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
             }
             Some("--max-sockets") => {
                 let text = utf8(value("N")?, "the count")?;
-                let max: usize = text.parse().map_err(|_| {
-                    Failure::error(format!("--max-sockets `{text}` is not a count"))
-                })?;
-                policy = policy.with_max_sockets(max);
+                quotas.max_sockets = count("--max-sockets", text)?;
             }
             Some("--max-memory") => {
                 limits.max_memory =
@@ -487,22 +495,13 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
         }
     }
     if wasi_sockets == WasiSockets::WasmtimeWasi {
-        let layer_only = [
-            (extra.tcp_off || extra.udp_off, "-S tcp=n and -S udp=n"),
-            (
-                !peers.is_empty(),
-                "--allow-inbound and tcp:// or udp:// rules",
-            ),
-            (!lookup_names.is_empty(), "NAME:PORTS rules"),
-            (extra.max_backlog.is_some(), "--max-backlog"),
-            (extra.max_bytes_per_call.is_some(), "--max-bytes-per-call"),
-        ];
-        if let Some((_, what)) = layer_only.iter().find(|(used, _)| *used) {
+        if let Some(what) = layer_only.first() {
             return Err(Failure::error(format!(
                 "{what} apply to witsock's socket layer only: wasmtime-wasi's wasi:sockets (--wasi-sockets wasmtime-wasi) would not enforce them"
             )));
         }
     }
+    let policy = policy.with_limits(quotas);
     let guest_args = iter
         .enumerate()
         .map(|(i, arg)| utf8(arg, &format!("guest argument {}", i + 1)).map(str::to_string))
@@ -510,9 +509,6 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     Ok(RunArgs {
         guest: guest.ok_or_else(|| Failure::usage("no GUEST.wasm given".to_string()))?,
         policy,
-        peers,
-        lookup_names,
-        extra,
         wasi_sockets,
         verbosity,
         unix_dirs,
@@ -600,65 +596,7 @@ fn denial_printer() -> DenialHook {
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // The directories are checked before the guest loads, as the rules are.
-    let mut witsock = WitsockPolicy::from_wasi_policy(&args.policy);
-    // Accepted peers: anyone, unless `--allow-inbound` names who.
-    if args
-        .peers
-        .iter()
-        .any(|&(inbound, protocol, _)| inbound && protocol != Protocol::Udp)
-    {
-        witsock = witsock.without_accept_rules();
-    }
-    for &(inbound, protocol, rule) in &args.peers {
-        let tcp = protocol != Protocol::Udp;
-        let udp = protocol != Protocol::Tcp;
-        witsock = match (inbound, tcp, udp) {
-            (true, tcp, udp) => {
-                let w = if tcp {
-                    witsock.allow_accept(rule)
-                } else {
-                    witsock
-                };
-                if udp {
-                    w.allow_udp_receive(rule)
-                } else {
-                    w
-                }
-            }
-            (false, tcp, udp) => {
-                let w = if tcp {
-                    witsock.allow_connect(rule)
-                } else {
-                    witsock
-                };
-                if udp {
-                    // A UDP client binds its family's unspecified address
-                    // first (wasi:sockets asks it to).
-                    w.allow_udp_peer(rule).allow_client_bind(rule.is_ipv4())
-                } else {
-                    w
-                }
-            }
-        };
-    }
-    for name in &args.lookup_names {
-        witsock = witsock.allow_lookup_of(name);
-    }
-    let extra = &args.extra;
-    let mut limits = *witsock.limits();
-    limits.max_backlog = extra.max_backlog.unwrap_or(limits.max_backlog);
-    limits.max_bytes_per_call = extra
-        .max_bytes_per_call
-        .unwrap_or(limits.max_bytes_per_call);
-    witsock = witsock
-        .with_limits(limits)
-        .allow_multicast(extra.multicast)
-        .allow_socket_pairs(extra.socket_pairs)
-        .allow_protocol(true, !extra.tcp_off)
-        .allow_protocol(false, !extra.udp_off);
-    if let Some(linger) = extra.max_linger {
-        witsock = witsock.allow_linger(linger);
-    }
+    let mut policy = args.policy;
     let mut preopens = Vec::with_capacity(args.unix_dirs.len());
     for (dir, shared) in &args.unix_dirs {
         let flag = if *shared {
@@ -668,11 +606,11 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         };
         let granted = std::fs::canonicalize(dir)
             .and_then(|canonical| {
-                let policy = std::mem::take(&mut witsock);
-                witsock = if *shared {
-                    policy.allow_shared_unix_dir(&canonical)?
+                let granting = std::mem::take(&mut policy);
+                policy = if *shared {
+                    granting.allow_shared_unix_dir(&canonical)?
                 } else {
-                    policy.allow_unix_dir(&canonical)?
+                    granting.allow_unix_dir(&canonical)?
                 };
                 Ok(canonical)
             })
@@ -684,14 +622,16 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let load = LoadOptions {
         compile_cache: args.compile_cache,
     };
-    let guest = WitsockGuest::load_with(&args.guest, &load).map_err(Failure::error)?;
+    let guest = Guest::load_with(&args.guest, &load).map_err(Failure::error)?;
     if args.verbosity == Verbosity::Verbose {
         let sockets = match args.wasi_sockets {
             WasiSockets::Witsock => "witsock's socket layer",
-            WasiSockets::WasmtimeWasi => "wasmtime-wasi (only the bind and connect rules apply)",
+            WasiSockets::WasmtimeWasi => {
+                "wasmtime-wasi (the address rules, protocols, name lookup and socket quota apply)"
+            }
         };
         eprintln!("witsock-host: wasi:sockets served by {sockets}");
-        for line in witsock.summary() {
+        for line in policy.summary() {
             eprintln!("witsock-host: policy: {line}");
         }
         eprintln!(
@@ -708,17 +648,16 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             "{guest_path} stopped: --max-wall-time of {limit} s passed while it waited in a host call"
         )
     };
-    let options = WitsockRunOptions {
+    let options = RunOptions {
         args: args.guest_args,
         preopens,
-        witsock,
-        wasi: args.policy,
+        policy,
         stdout: Stdio::Inherit,
         stderr: Stdio::Inherit,
         limits: args.limits,
         wasi_sockets: args.wasi_sockets,
         on_denial: (args.verbosity != Verbosity::Quiet).then(denial_printer),
-        ..WitsockRunOptions::default()
+        ..RunOptions::default()
     };
     let outcome = if args.wasi_sockets == WasiSockets::WasmtimeWasi {
         // wasmtime-wasi's sockets run synchronously: a guest blocked in a
@@ -884,12 +823,9 @@ fn parse_differential(args: &[OsString]) -> Result<DifferentialArgs, Failure> {
 /// Both guest suites, loaded before anything runs so that a missing or
 /// broken one stops the command at once, and a directory for the imports
 /// guest's Unix sockets.
-fn load_guests(
-    guest: &Path,
-    imports_guest: &Path,
-) -> Result<(Guest, WitsockGuest, ScratchDir), Failure> {
+fn load_guests(guest: &Path, imports_guest: &Path) -> Result<(Guest, Guest, ScratchDir), Failure> {
     let guest = Guest::load(guest).map_err(Failure::error)?;
-    let imports_guest = WitsockGuest::load(imports_guest).map_err(Failure::error)?;
+    let imports_guest = Guest::load(imports_guest).map_err(Failure::error)?;
     let unix_dir = ScratchDir::new().map_err(|e| {
         Failure::error(format!(
             "cannot create a directory for the guest's Unix sockets: {e}"
@@ -1145,8 +1081,8 @@ mod tests {
             args.unix_dirs,
             [(PathBuf::from("a"), false), (PathBuf::from("b"), false)]
         );
-        assert!(args.policy.allows_ip_name_lookup());
-        assert!(!args.policy.allows_sockets());
+        assert!(args.policy.allows_name_lookup());
+        assert!(!args.policy.allows_ip_sockets());
         assert_eq!(args.guest_args, ["--allow-unix", "c"]);
         assert_eq!(args.compile_cache, CompileCache::User);
     }

@@ -7,11 +7,11 @@ mod imports_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use imports_support::{probe, stdout};
-use witsock_host::imports::{WitsockPolicy, WitsockRunOptions};
-use witsock_host::{GuestLimits, GuestStatus, RunOutcome, Stdio, WasiSockets};
+use witsock_host::{GuestLimits, GuestStatus, Policy, RunOptions, RunOutcome, Stdio, WasiSockets};
 
 /// Guests that wait for their echo all at once.
 const CLIENTS: usize = 96;
@@ -19,6 +19,34 @@ const CLIENTS: usize = 96;
 /// How long the test waits for anything before it fails (never reached
 /// when it passes).
 const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Ends the whole test process, naming `what`, unless dropped within
+/// [`PATIENCE`]: a regression that blocks every runtime thread would
+/// otherwise hang the test rather than fail it (the runtime's own
+/// timeouts cannot fire then).
+struct Watchdog(Option<mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn new(what: &'static str) -> Watchdog {
+        let (done, wait) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(PATIENCE) {
+                eprintln!("{what}: still blocked after {PATIENCE:?}, a runtime thread is held");
+                std::process::exit(101);
+            }
+        });
+        Watchdog(Some(done))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            // The watchdog thread may be gone already: nothing to tell.
+            let _ = done.send(());
+        }
+    }
+}
 
 fn runtime(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -28,13 +56,13 @@ fn runtime(workers: usize) -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-fn options(args: &[&str]) -> WitsockRunOptions {
-    WitsockRunOptions {
+fn options(args: &[&str]) -> RunOptions {
+    RunOptions {
         args: args.iter().map(|a| a.to_string()).collect(),
-        witsock: WitsockPolicy::loopback(),
+        policy: Policy::loopback(),
         stdout: Stdio::Capture,
         stderr: Stdio::Capture,
-        ..WitsockRunOptions::default()
+        ..RunOptions::default()
     }
 }
 
@@ -81,6 +109,7 @@ fn message(i: usize) -> String {
 
 #[test]
 fn a_hundred_guests_on_two_threads_with_four_blocked_forever() {
+    let _watchdog = Watchdog::new("a hundred guests on two threads");
     let runtime = runtime(2);
     let (addr, server) = echo_all_at_once(CLIENTS, message(0).len());
     let guest = probe();
@@ -127,6 +156,7 @@ fn a_hundred_guests_on_two_threads_with_four_blocked_forever() {
 
 #[test]
 fn a_computing_guest_yields_to_the_others_on_one_thread() {
+    let _watchdog = Watchdog::new("a computing guest beside a client");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -148,6 +178,55 @@ fn a_computing_guest_yields_to_the_others_on_one_thread() {
         spinner.abort();
     });
     server.join().expect("the server saw the guest");
+}
+
+/// A close that lingers (its peer takes nothing until the guest's run has
+/// returned) is left to a blocking thread: the guest's run, on a
+/// one-thread runtime, returns while the close still waits, and the peer
+/// then gets every byte and the end of the stream.
+#[test]
+fn a_lingering_close_holds_no_runtime_thread() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+    let addr = listener.local_addr().expect("its address");
+    let (returned, wait_for_return) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("the guest connects");
+        // Reads nothing until the guest's run returned (or, if it does not,
+        // until PATIENCE, which unblocks a close that holds the thread).
+        let returned_first = wait_for_return.recv_timeout(PATIENCE).is_ok();
+        stream.set_read_timeout(Some(PATIENCE)).expect("a timeout");
+        let mut received = Vec::new();
+        stream
+            .read_to_end(&mut received)
+            .expect("the stream to its end");
+        (returned_first, received.len())
+    });
+    let options = RunOptions {
+        policy: Policy::loopback().allow_linger(Duration::from_secs(3600)),
+        ..options(&["linger-close", &addr.to_string(), "3600"])
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let outcome = runtime
+        .block_on(probe().run_async(&options))
+        .expect("the guest ran");
+    // The peer stops waiting at PATIENCE either way.
+    let _ = returned.send(());
+    let (returned_first, received) = peer.join().expect("the peer ran");
+    assert!(
+        returned_first,
+        "the guest's run waited for its lingering close"
+    );
+    let text = stdout(&outcome);
+    let queued: usize = text
+        .trim_end()
+        .strip_prefix("linger-close: ok queued ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(queued > 0, "{text}");
+    assert_eq!(received, queued, "the peer got all the guest queued");
 }
 
 /// The probe's `sleep`: a blocking receive with a one-second
@@ -177,7 +256,7 @@ fn a_blocking_receive_returns_would_block_at_its_timeout_on_both_drivers() {
 
 #[test]
 fn a_time_limit_stops_a_computing_guest_in_an_async_run() {
-    let options = WitsockRunOptions {
+    let options = RunOptions {
         limits: GuestLimits {
             max_wall_time: Some(Duration::from_millis(300)),
             ..GuestLimits::default()
@@ -195,7 +274,7 @@ fn a_time_limit_stops_a_computing_guest_in_an_async_run() {
 
 #[test]
 fn wasmtime_wasis_sockets_are_for_synchronous_runs() {
-    let options = WitsockRunOptions {
+    let options = RunOptions {
         wasi_sockets: WasiSockets::WasmtimeWasi,
         ..options(&["pair"])
     };

@@ -38,11 +38,10 @@ use imports_support::{
     TempDir,
 };
 use witsock::{Domain, SockAddr, Socket, SocketOption, Type};
-use witsock_host::imports::{WitsockPolicy, WitsockRunOptions};
-use witsock_host::{GuestLimits, GuestStatus, Policy, RunOptions, Stdio};
+use witsock_host::{GuestLimits, GuestStatus, Limits, Policy, RunOptions, Stdio};
 
 /// The probe's report line for `mode` (its other lines are progress).
-fn probe_line(policy: WitsockPolicy, args: &[&str]) -> String {
+fn probe_line(policy: Policy, args: &[&str]) -> String {
     let outcome = run_probe(policy, args);
     report_line(&outcome, args)
 }
@@ -130,14 +129,12 @@ fn a_directory_swapped_for_a_symlink_leads_nowhere() {
         })
     };
 
-    let policy = WitsockPolicy::deny_all()
-        .allow_unix_dir(&granted)
-        .expect("grant");
+    let policy = Policy::deny_all().allow_unix_dir(&granted).expect("grant");
     let guest = |args: Vec<String>| {
-        let options = WitsockRunOptions {
-            witsock: policy.clone(),
+        let options = RunOptions {
+            policy: policy.clone(),
             preopens: vec![granted.clone()],
-            ..WitsockRunOptions::default()
+            ..RunOptions::default()
         };
         thread::spawn(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -208,7 +205,7 @@ fn holding_a_port_on_one_address_does_not_share_another() {
         }
     });
     let line = probe_line(
-        WitsockPolicy::loopback(),
+        Policy::loopback(),
         &[
             "reuse-port-after",
             "udp",
@@ -241,7 +238,7 @@ fn holding_a_port_in_one_family_does_not_share_the_wildcard_of_another() {
         .expect("bind");
     victim.listen(64).expect("listen");
     let port = victim.local_addr().unwrap().as_socket().unwrap().port();
-    let policy = WitsockPolicy::loopback()
+    let policy = Policy::loopback()
         .allow_bind(rule("0.0.0.0:*"))
         .allow_bind(rule("[::]:*"));
 
@@ -284,7 +281,7 @@ fn a_guest_shares_exactly_the_address_it_holds() {
         .expect("a free port")
         .port();
     let line = probe_line(
-        WitsockPolicy::loopback(),
+        Policy::loopback(),
         &[
             "reuse-port-after",
             "udp",
@@ -304,7 +301,7 @@ fn a_guest_shares_exactly_the_address_it_holds() {
 /// picks, not listen there.
 #[test]
 fn a_port_zero_rule_does_not_let_a_guest_listen() {
-    let port_zero = WitsockPolicy::deny_all().allow_bind(rule("0.0.0.0:0"));
+    let port_zero = Policy::deny_all().allow_bind(rule("0.0.0.0:0"));
     assert_result(
         &probe_line(port_zero.clone(), &["bind", "0.0.0.0:0"]),
         "bind",
@@ -315,7 +312,7 @@ fn a_port_zero_rule_does_not_let_a_guest_listen() {
         "listen",
         "access-denied",
     );
-    let every_port = WitsockPolicy::deny_all().allow_bind(rule("0.0.0.0:*"));
+    let every_port = Policy::deny_all().allow_bind(rule("0.0.0.0:*"));
     assert_result(
         &probe_line(every_port, &["listen", "0.0.0.0:0"]),
         "listen",
@@ -327,7 +324,7 @@ fn a_port_zero_rule_does_not_let_a_guest_listen() {
 /// rule too.
 #[test]
 fn a_dual_stack_listener_needs_both_families_allowed() {
-    let v6_only_rules = WitsockPolicy::deny_all().allow_bind(rule("[::]:*"));
+    let v6_only_rules = Policy::deny_all().allow_bind(rule("[::]:*"));
     assert_result(
         &probe_line(v6_only_rules.clone(), &["listen", "[::]:0"]),
         "listen",
@@ -356,7 +353,7 @@ fn a_dual_stack_socket_filters_ipv4_senders_too() {
         .and_then(|s| s.local_addr())
         .expect("a free port")
         .port();
-    let policy = WitsockPolicy::deny_all()
+    let policy = Policy::deny_all()
         .allow_bind(rule("[::]:*"))
         .allow_bind(rule("0.0.0.0:*"))
         .allow_udp_receive(rule("[::]/0:*"));
@@ -397,7 +394,7 @@ fn unspecified_destinations_and_port_zero_are_invalid() {
     let port = v4.local_addr().unwrap().port();
     let v6 = TcpListener::bind(("::1", port)).expect("v6 listener");
     let udp = UdpSocket::bind(("127.0.0.1", port)).expect("udp victim");
-    let policy = WitsockPolicy::deny_all()
+    let policy = Policy::deny_all()
         .allow_connect(rule(&format!("0.0.0.0:{port}")))
         .allow_connect(rule(&format!("[::]:{port}")))
         .allow_connect(rule(&format!("[::ffff:0.0.0.0]:{port}")))
@@ -442,11 +439,11 @@ fn unspecified_destinations_and_port_zero_are_invalid() {
 #[test]
 fn world_writable_directories_are_not_granted_unless_forced() {
     let tmp = Path::new("/tmp");
-    let refused = WitsockPolicy::deny_all()
+    let refused = Policy::deny_all()
         .allow_unix_dir(tmp)
         .expect_err("/tmp granted");
     assert!(refused.to_string().contains("world-writable"), "{refused}");
-    assert!(WitsockPolicy::deny_all().allow_shared_unix_dir(tmp).is_ok());
+    assert!(Policy::deny_all().allow_shared_unix_dir(tmp).is_ok());
 
     let output = host_command(&[
         OsStr::new("run"),
@@ -507,7 +504,7 @@ fn traps_the_host_raises_say_why() {
         "wrong-handle-type",
         "drop-socket-before-pollable",
     ] {
-        let outcome = run_probe(WitsockPolicy::loopback(), &[mode]);
+        let outcome = run_probe(Policy::loopback(), &[mode]);
         let GuestStatus::Trapped(why) = &outcome.status else {
             panic!("{mode}: {}", outcome.status);
         };
@@ -532,12 +529,12 @@ fn traps_the_host_raises_say_why() {
 
 #[test]
 fn a_guest_that_takes_memory_is_stopped_at_its_limit() {
-    let options = WitsockRunOptions {
+    let options = RunOptions {
         limits: GuestLimits {
             max_memory: 16 << 20,
             ..GuestLimits::default()
         },
-        ..WitsockRunOptions::default()
+        ..RunOptions::default()
     };
     let outcome = run_probe_with(options, &["grow-memory", "64"]);
     let GuestStatus::Trapped(why) = &outcome.status else {
@@ -545,7 +542,7 @@ fn a_guest_that_takes_memory_is_stopped_at_its_limit() {
     };
     assert!(why.contains("memory"), "{why}");
     // Under the default limit the same guest gets what it asked for.
-    let line = probe_line(WitsockPolicy::deny_all(), &["grow-memory", "64"]);
+    let line = probe_line(Policy::deny_all(), &["grow-memory", "64"]);
     assert_eq!(line, "grow-memory: ok 64 MiB");
 
     let output = host_command(&[
@@ -603,7 +600,14 @@ fn wasi_sockets_guests_are_held_to_their_socket_quota() {
             .run(&RunOptions {
                 args: args.iter().map(|a| a.to_string()).collect(),
                 // What the suite needs, under a smaller quota.
-                policy: witsock_host::conformance::conformance_policy().with_max_sockets(max),
+                policy: {
+                    let policy = witsock_host::conformance::conformance_policy();
+                    let limits = Limits {
+                        max_sockets: max,
+                        ..*policy.limits()
+                    };
+                    policy.with_limits(limits)
+                },
                 stdout: Stdio::Capture,
                 stderr: Stdio::Capture,
                 ..RunOptions::default()
@@ -721,9 +725,7 @@ fn an_outside_server_replying_to_guests_reaches_only_the_guests() {
     while !server_path.exists() && Instant::now() < ready {
         thread::sleep(Duration::from_millis(10));
     }
-    let policy = WitsockPolicy::deny_all()
-        .allow_unix_dir(&granted)
-        .expect("grant");
+    let policy = Policy::deny_all().allow_unix_dir(&granted).expect("grant");
     let prefix = format!("{}/d", granted.display());
     let line = probe_line(
         policy,
@@ -755,13 +757,13 @@ fn an_outside_server_replying_to_guests_reaches_only_the_guests() {
 fn names_of_gone_sockets_read_as_unnamed() {
     let root = TempDir::new("attack-names");
     let path = root.path().join("s.sock").display().to_string();
-    let policy = WitsockPolicy::deny_all()
+    let policy = Policy::deny_all()
         .allow_unix_dir(root.path())
         .expect("grant");
-    let options = WitsockRunOptions {
-        witsock: policy,
+    let options = RunOptions {
+        policy,
         preopens: vec![root.path().to_path_buf()],
-        ..WitsockRunOptions::default()
+        ..RunOptions::default()
     };
     let args = ["unix-names", path.as_str()];
     let line = report_line(&run_probe_with(options, &args), &args);
@@ -772,10 +774,10 @@ fn names_of_gone_sockets_read_as_unnamed() {
 }
 
 /// Writes the component `wat` to a file and loads it.
-fn component(root: &TempDir, name: &str, wat: &str) -> witsock_host::WitsockGuest {
+fn component(root: &TempDir, name: &str, wat: &str) -> witsock_host::Guest {
     let path = root.path().join(name);
     std::fs::write(&path, wat::parse_str(wat).expect("valid WAT")).expect("written");
-    witsock_host::WitsockGuest::load(&path).expect("loads")
+    witsock_host::Guest::load(&path).expect("loads")
 }
 
 /// A `wasi:cli/command` whose core module has `fields` and whose `run`
@@ -818,11 +820,11 @@ fn memory_and_table_limits_add_up_across_a_guests_memories_and_tables() {
         ..GuestLimits::default()
     };
     for (guest, reason) in [(&memories, "memory limit"), (&tables, "table limit")] {
-        let options = WitsockRunOptions {
+        let options = RunOptions {
             limits,
             stdout: witsock_host::Stdio::Capture,
             stderr: witsock_host::Stdio::Capture,
-            ..WitsockRunOptions::default()
+            ..RunOptions::default()
         };
         let why = match guest.run(&options) {
             Ok(outcome) => match outcome.status {
@@ -841,9 +843,9 @@ fn memory_and_table_limits_add_up_across_a_guests_memories_and_tables() {
     };
     for guest in [&memories, &tables] {
         let outcome = guest
-            .run(&WitsockRunOptions {
+            .run(&RunOptions {
                 limits: roomy,
-                ..WitsockRunOptions::default()
+                ..RunOptions::default()
             })
             .expect("runs");
         assert!(outcome.status.success(), "{}", outcome.status);
@@ -897,12 +899,12 @@ fn a_refused_lookup_is_access_denied_on_wasi_sockets_too() {
         refused.starts_with("resolve localhost: access-denied"),
         "{refused}"
     );
-    let allowed = resolve(Policy::loopback().allow_ip_name_lookup(true));
+    let allowed = resolve(Policy::loopback().allow_name_lookup(true));
     assert!(
         allowed.starts_with("resolve localhost: 127.")
             || allowed.starts_with("resolve localhost: [::1]"),
         "{allowed}"
     );
-    let imports = probe_line(WitsockPolicy::loopback(), &["resolve", "localhost"]);
+    let imports = probe_line(Policy::loopback(), &["resolve", "localhost"]);
     assert_result(&imports, "resolve", "access-denied");
 }

@@ -522,10 +522,9 @@ fn wasmtime_network_options_keep_their_meaning() {
 fn flags_only_the_socket_layer_enforces_are_refused_with_wasmtime_wasis_sockets() {
     let guest = common::guest_path();
     for flags in [
-        &["-S", "tcp=n"][..],
-        &["--allow-inbound", "udp://127.0.0.1:*"],
-        &["--allow-connect", "tcp://127.0.0.1:*"],
-        &["--max-backlog", "8"],
+        &["--max-backlog", "8"][..],
+        &["--max-bytes-per-call", "64K"],
+        &["--allow-connect", "localhost:80"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
             .arg("run")
@@ -540,5 +539,53 @@ fn flags_only_the_socket_layer_enforces_are_refused_with_wasmtime_wasis_sockets(
             line.contains("apply to witsock's socket layer only"),
             "{flags:?}: {line}"
         );
+    }
+}
+
+/// wasmtime-wasi's wasi:sockets asks the same policy about every address
+/// and protocol: `-S tcp=n` and rules by protocol hold there as they do on
+/// witsock's socket layer.
+#[test]
+fn protocols_and_protocol_rules_hold_on_wasmtime_wasis_sockets_too() {
+    let guest = common::guest_path();
+    let cases: [(&[&str], &str, &str); 2] = [
+        (
+            &["--allow-bind", "127.0.0.1:*", "-S", "tcp=n"],
+            "new 0 udp4; new 1 tcp4",
+            "program\tok\taccess-denied",
+        ),
+        (
+            &[
+                "--allow-bind",
+                "127.0.0.1:*",
+                "--allow-connect",
+                "tcp://127.0.0.1:*",
+            ],
+            "new 0 udp4; bind 0 loopback-v4; new 1 udp4; bind 1 loopback-v4; send-to 1 @0 5",
+            "program\tok\tok\tok\tok\taccess-denied",
+        ),
+    ];
+    for (flags, program, expected) in cases {
+        for sockets in ["witsock", "wasmtime-wasi"] {
+            let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+                .arg("run")
+                .arg(&guest)
+                .args(flags)
+                .args(["--wasi-sockets", sockets, "--quiet"])
+                .args(["--", "--differential-program", program])
+                .output()
+                .expect("witsock-host runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let outcomes = stdout
+                .lines()
+                .find(|line| line.starts_with("program\t"))
+                .unwrap_or_default();
+            assert_eq!(
+                outcomes,
+                expected,
+                "{flags:?} on {sockets}: {}",
+                stderr(&output)
+            );
+        }
     }
 }

@@ -14,8 +14,7 @@ use std::process::Command;
 use imports_support::TempDir;
 use witsock_conformance::{Outcome, Report};
 use witsock_host::{
-    CacheOutcome, CompileCache, Guest, LoadOptions, Policy, RunOptions, Stdio, WitsockGuest,
-    CACHE_DIR_VAR,
+    CacheOutcome, CompileCache, Guest, LoadOptions, Policy, RunOptions, Stdio, CACHE_DIR_VAR,
 };
 
 /// The case each loaded guest runs, to show it works.
@@ -130,7 +129,7 @@ fn the_second_load_is_a_hit_and_runs_the_same() {
     assert_eq!(std::fs::read(&artifact).expect("the artifact"), stored);
 
     // A witsock guest has the same engine: it finds the same artifact.
-    let witsock = WitsockGuest::load_with(common::guest_path(), &options(&dir)).expect("loads");
+    let witsock = Guest::load_with(common::guest_path(), &options(&dir)).expect("loads");
     assert!(witsock.from_cache());
     assert_eq!(witsock.cache_outcome(), &CacheOutcome::Hit);
     assert_eq!(the_artifact(&dir), artifact);

@@ -10,8 +10,7 @@ mod imports_support;
 use std::sync::Mutex;
 
 use imports_support::{guest_suite, open_descriptors, run_probe, stdout};
-use witsock_host::imports::{Limits, WitsockPolicy, WitsockRunOptions};
-use witsock_host::{GuestStatus, Stdio};
+use witsock_host::{GuestStatus, Limits, Policy, RunOptions, Stdio};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -26,15 +25,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// image (a memfd) per component once instantiated, and wasmtime-wasi's
 /// runtime its reactor.
 fn warm_up() {
-    let outcome = run_probe(WitsockPolicy::loopback(), &["pollable-mix"]);
+    let outcome = run_probe(Policy::loopback(), &["pollable-mix"]);
     assert!(outcome.status.success(), "{}", outcome.status);
     let outcome = guest_suite()
-        .run(&WitsockRunOptions {
+        .run(&RunOptions {
             args: vec!["--open-and-trap".into(), "1".into()],
-            witsock: WitsockPolicy::loopback(),
+            policy: Policy::loopback(),
             stdout: Stdio::Discard,
             stderr: Stdio::Discard,
-            ..WitsockRunOptions::default()
+            ..RunOptions::default()
         })
         .expect("the guest runs");
     assert!(
@@ -48,7 +47,7 @@ fn assert_traps(mode: &str, before_trap: &str) {
     let _serial = serial();
     warm_up();
     let before = open_descriptors();
-    let outcome = run_probe(WitsockPolicy::loopback(), &[mode]);
+    let outcome = run_probe(Policy::loopback(), &[mode]);
     let out = stdout(&outcome);
     assert!(
         matches!(outcome.status, GuestStatus::Trapped(_)),
@@ -94,12 +93,12 @@ fn a_trapped_guest_leaves_no_socket_open() {
     let mut during = None;
     let outcome = guest_suite()
         .run_observed(
-            &WitsockRunOptions {
+            &RunOptions {
                 args: vec!["--open-and-trap".into(), "100".into()],
-                witsock: WitsockPolicy::loopback(),
+                policy: Policy::loopback(),
                 stdout: Stdio::Capture,
                 stderr: Stdio::Capture,
-                ..WitsockRunOptions::default()
+                ..RunOptions::default()
             },
             |ctx| during = Some((ctx.open_sockets(), open_descriptors())),
         )
@@ -129,7 +128,7 @@ fn a_guest_at_its_quota_still_gets_errors_not_traps() {
     let _serial = serial();
     warm_up();
     let before = open_descriptors();
-    let policy = WitsockPolicy::loopback().with_limits(Limits {
+    let policy = Policy::loopback().with_limits(Limits {
         max_sockets: 3,
         ..Limits::default()
     });
@@ -145,7 +144,7 @@ fn a_guest_at_its_quota_still_gets_errors_not_traps() {
 #[test]
 fn socket_pollables_mix_with_wasi_pollables() {
     let _serial = serial();
-    let outcome = run_probe(WitsockPolicy::loopback(), &["pollable-mix"]);
+    let outcome = run_probe(Policy::loopback(), &["pollable-mix"]);
     let out = stdout(&outcome);
     assert!(outcome.status.success(), "{} {out}", outcome.status);
     // First only the 50 ms timer (index 1) is ready; once data is sent,

@@ -8,12 +8,12 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use imports_support::{assert_result, rule, run_probe, run_probe_with, stdout, TempDir};
+use imports_support::{assert_result, rule, run_probe, stdout, TempDir};
 use witsock::{Domain, SockAddr, Socket, SocketOption, Type};
-use witsock_host::imports::{Limits, WitsockPolicy, WitsockRunOptions};
+use witsock_host::{Limits, Policy};
 
 /// Runs the probe and returns its one line, checking it exited cleanly.
-fn probe_line(policy: WitsockPolicy, args: &[&str]) -> String {
+fn probe_line(policy: Policy, args: &[&str]) -> String {
     let outcome = run_probe(policy, args);
     let out = stdout(&outcome);
     assert!(
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn bind_follows_the_bind_rules() {
-    let policy = WitsockPolicy::deny_all().allow_bind(rule("127.0.0.1:*"));
+    let policy = Policy::deny_all().allow_bind(rule("127.0.0.1:*"));
     assert_result(
         &probe_line(policy.clone(), &["bind", "127.0.0.1:0"]),
         "bind",
@@ -57,7 +57,7 @@ fn bind_follows_the_bind_rules() {
         "access-denied",
     );
     assert_result(
-        &probe_line(WitsockPolicy::deny_all(), &["udp-bind", "127.0.0.1:0"]),
+        &probe_line(Policy::deny_all(), &["udp-bind", "127.0.0.1:0"]),
         "udp-bind",
         "access-denied",
     );
@@ -67,7 +67,7 @@ fn bind_follows_the_bind_rules() {
 fn errors_name_the_hosts_errno_as_the_host_does() {
     let held = TcpListener::bind("127.0.0.1:0").expect("a listener");
     let addr = held.local_addr().expect("its address").to_string();
-    let policy = WitsockPolicy::deny_all().allow_bind(rule("127.0.0.1:*"));
+    let policy = Policy::deny_all().allow_bind(rule("127.0.0.1:*"));
     let line = probe_line(policy, &["bind", &addr]);
     let (raw, name) = witsock::errno::ERRNO_NAMES
         .iter()
@@ -91,7 +91,7 @@ fn a_denied_connect_never_reaches_the_network() {
     // Denied: another port is allowed, not this one.
     let other = rule(&format!("127.0.0.1:{}", addr.port() ^ 1));
     let line = probe_line(
-        WitsockPolicy::deny_all().allow_connect(other),
+        Policy::deny_all().allow_connect(other),
         &["connect", &target],
     );
     assert_result(&line, "connect", "access-denied");
@@ -104,7 +104,7 @@ fn a_denied_connect_never_reaches_the_network() {
     // Allowed: the same listener sees the guest.
     let allowed = rule(&format!("127.0.0.1:{}", addr.port()));
     let line = probe_line(
-        WitsockPolicy::deny_all().allow_connect(allowed),
+        Policy::deny_all().allow_connect(allowed),
         &["connect", &target],
     );
     assert_result(&line, "connect", "ok");
@@ -133,7 +133,7 @@ fn connect_from(local: &str, to: SocketAddr) -> Socket {
 fn accepted_peers_follow_the_accept_rules() {
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let policy = WitsockPolicy::deny_all()
+    let policy = Policy::deny_all()
         .allow_bind(rule("127.0.0.1:*"))
         .allow_accept(rule("127.0.0.1:*"));
     let target = addr.to_string();
@@ -168,7 +168,7 @@ fn datagrams_go_only_to_allowed_destinations() {
 
     let other = rule(&format!("127.0.0.1:{}", addr.port() ^ 1));
     let line = probe_line(
-        WitsockPolicy::deny_all().allow_udp_send(other),
+        Policy::deny_all().allow_udp_send(other),
         &["udp-send", &target],
     );
     assert_result(&line, "udp-send", "access-denied");
@@ -180,7 +180,7 @@ fn datagrams_go_only_to_allowed_destinations() {
 
     let allowed = rule(&format!("127.0.0.1:{}", addr.port()));
     let line = probe_line(
-        WitsockPolicy::deny_all().allow_udp_send(allowed),
+        Policy::deny_all().allow_udp_send(allowed),
         &["udp-send", &target],
     );
     assert_result(&line, "udp-send", "ok 5");
@@ -194,13 +194,13 @@ fn datagrams_go_only_to_allowed_destinations() {
 
 #[test]
 fn batches_go_out_whole_in_chunks_and_stop_at_a_refused_destination() {
-    let policy = WitsockPolicy::loopback();
+    let policy = Policy::loopback();
     // More than one host chunk (64 datagrams).
     assert_eq!(
         probe_line(policy, &["batch", "200"]),
         "batch: ok sent 200 received 200"
     );
-    let policy = WitsockPolicy::deny_all()
+    let policy = Policy::deny_all()
         .allow_bind(rule("127.0.0.1:*"))
         .allow_udp_peer(rule("127.0.0.1:*"));
     assert_eq!(
@@ -216,7 +216,7 @@ fn datagrams_from_refused_senders_are_dropped_unseen() {
         .expect("a free port")
         .port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let policy = WitsockPolicy::deny_all()
+    let policy = Policy::deny_all()
         .allow_bind(rule("127.0.0.1:*"))
         .allow_udp_receive(rule("127.0.0.1:*"));
     let target = addr.to_string();
@@ -244,9 +244,7 @@ fn unix_paths_stay_in_granted_directories() {
     std::fs::create_dir_all(&granted).expect("granted directory");
     std::fs::create_dir_all(&outside).expect("outside directory");
     std::os::unix::fs::symlink(&outside, granted.join("escape")).expect("symlink");
-    let policy = WitsockPolicy::deny_all()
-        .allow_unix_dir(&granted)
-        .expect("grant");
+    let policy = Policy::deny_all().allow_unix_dir(&granted).expect("grant");
     let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
 
     let inside = granted.join("a.sock");
@@ -298,7 +296,7 @@ fn unix_paths_stay_in_granted_directories() {
     // Without a grant there are no Unix sockets at all: a refusal of the
     // policy (access-denied without a native code), not a missing feature.
     let line = probe_line(
-        WitsockPolicy::loopback(),
+        Policy::loopback(),
         &["unix-bind", &path(&granted.join("e.sock"))],
     );
     assert_result(&line, "unix-bind", "access-denied");
@@ -306,7 +304,7 @@ fn unix_paths_stay_in_granted_directories() {
 
 #[test]
 fn abstract_names_and_pairs_need_their_grants() {
-    let policy = WitsockPolicy::deny_all().allow_abstract_prefix("witsock-probe-");
+    let policy = Policy::deny_all().allow_abstract_prefix("witsock-probe-");
     let name = format!("witsock-probe-{}", std::process::id());
     assert_result(
         &probe_line(policy.clone(), &["abstract-bind", &name]),
@@ -324,15 +322,12 @@ fn abstract_names_and_pairs_need_their_grants() {
         "access-denied",
     );
     assert_result(
-        &probe_line(WitsockPolicy::deny_all(), &["pair"]),
+        &probe_line(Policy::deny_all(), &["pair"]),
         "pair",
         "access-denied",
     );
     assert_result(
-        &probe_line(
-            WitsockPolicy::deny_all().allow_socket_pairs(true),
-            &["pair"],
-        ),
+        &probe_line(Policy::deny_all().allow_socket_pairs(true), &["pair"]),
         "pair",
         "ok",
     );
@@ -345,7 +340,7 @@ fn quotas_refuse_what_exceeds_them() {
         max_backlog: 8,
         max_bytes_per_call: 1024,
     };
-    let policy = WitsockPolicy::loopback().with_limits(limits);
+    let policy = Policy::loopback().with_limits(limits);
     assert_eq!(
         probe_line(policy.clone(), &["open", "10"]),
         "open: opened 5 of 10, then too-many-sockets"
@@ -376,7 +371,7 @@ fn quotas_refuse_what_exceeds_them() {
 
 #[test]
 fn options_beyond_the_guests_sockets_need_grants() {
-    let policy = WitsockPolicy::loopback();
+    let policy = Policy::loopback();
     assert_result(
         &probe_line(policy.clone(), &["linger", "5"]),
         "linger",
@@ -425,7 +420,7 @@ fn reuse_port_shares_only_the_guests_own_ports() {
         .port();
     let port = port.to_string();
 
-    let policy = WitsockPolicy::loopback();
+    let policy = Policy::loopback();
     assert_result(
         &probe_line(policy.clone(), &["reuse-port", &port]),
         "reuse-port",
@@ -449,7 +444,7 @@ fn reuse_port_shares_only_the_guests_own_ports() {
 
 #[test]
 fn name_lookup_needs_a_grant() {
-    let policy = WitsockPolicy::loopback();
+    let policy = Policy::loopback();
     assert_result(
         &probe_line(policy.clone(), &["resolve", "localhost"]),
         "resolve",
@@ -470,17 +465,4 @@ fn name_lookup_needs_a_grant() {
         "resolve",
         "ok 127.0.0.1:80",
     );
-}
-
-#[test]
-fn the_wasi_policy_says_nothing_about_witsock() {
-    // wasi:sockets allowed everything, witsock nothing: the witsock call is
-    // refused.
-    let options = WitsockRunOptions {
-        wasi: witsock_host::Policy::loopback(),
-        witsock: WitsockPolicy::deny_all(),
-        ..WitsockRunOptions::default()
-    };
-    let outcome = run_probe_with(options, &["bind", "127.0.0.1:0"]);
-    assert_result(stdout(&outcome).trim(), "bind", "access-denied");
 }

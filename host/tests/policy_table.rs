@@ -14,10 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use witsock_conformance::differential::parse_outcome_line;
 use witsock_host::denial::DeniedOperation;
-use witsock_host::imports::WitsockRunOptions;
-use witsock_host::{
-    AddressRule, Denial, DenialHook, Guest, Policy, RunOptions, Stdio, WitsockGuest, WitsockPolicy,
-};
+
+use witsock_host::{AddressRule, Denial, DenialHook, Guest, Limits, Policy, RunOptions, Stdio};
 
 /// A policy case: the CLI flags, the program the guest runs, what the
 /// program's last operation must answer, and the start of the line the
@@ -191,7 +189,10 @@ fn policy_of(flags: &[&str]) -> Option<Policy> {
         policy = match flag {
             "--allow-bind" => policy.allow_bind(value.parse::<AddressRule>().ok()?),
             "--allow-connect" => policy.allow_connect(value.parse::<AddressRule>().ok()?),
-            "--max-sockets" => policy.with_max_sockets(value.parse().ok()?),
+            "--max-sockets" => policy.with_limits(Limits {
+                max_sockets: value.parse().ok()?,
+                ..Limits::default()
+            }),
             _ => return None,
         };
     }
@@ -201,7 +202,7 @@ fn policy_of(flags: &[&str]) -> Option<Policy> {
 #[test]
 fn embedders_get_the_same_denials_through_the_hook_on_both_kinds_of_guest() {
     let wasi_guest = common::guest();
-    let imports_guest: &WitsockGuest = imports_support::guest_suite();
+    let imports_guest: &Guest = imports_support::guest_suite();
     let mut checked = 0;
     for case in CASES {
         let Some(policy) = policy_of(case.flags) else {
@@ -239,13 +240,13 @@ fn embedders_get_the_same_denials_through_the_hook_on_both_kinds_of_guest() {
 
         let (imports_seen, hook) = recorder();
         let outcome = imports_guest
-            .run(&WitsockRunOptions {
+            .run(&RunOptions {
                 args,
-                witsock: WitsockPolicy::from_wasi_policy(&policy),
+                policy,
                 stdout: Stdio::Capture,
                 stderr: Stdio::Capture,
                 on_denial: Some(hook),
-                ..WitsockRunOptions::default()
+                ..RunOptions::default()
             })
             .expect("the guest runs");
         let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();

@@ -31,9 +31,10 @@ use crate::sockets::resource::SharedSocket;
 /// whose backlog is full) pauses before the next attempt.
 const PAUSE: Duration = Duration::from_millis(1);
 
-/// What one attempt of a call came to.
+/// What one attempt of a call came to (its errors, for the guest or
+/// traps, go beside it: `Result<Step<R>, E>`).
 pub(crate) enum Step<R> {
-    /// The call is over: its result.
+    /// The call is over: its value.
     Done(R),
     /// It would block: attempt again after this wait.
     Wait(Wait),
@@ -81,20 +82,20 @@ impl Attempt {
     }
 
     /// A wait for `shared`'s readiness when this attempt may wait and
-    /// `blocks`; `done` otherwise.
+    /// `blocks`; the call's result `done` otherwise.
     #[inline]
-    pub(crate) fn wait_for<R>(
+    pub(crate) fn wait_for<R, E>(
         self,
         blocks: bool,
         shared: &Arc<SharedSocket>,
         interest: Interest,
         timeout: Timeout,
-        done: R,
-    ) -> Step<R> {
+        done: Result<R, E>,
+    ) -> Result<Step<R>, E> {
         if blocks && self.may_wait {
-            Step::Wait(Wait::on(shared, interest, timeout))
+            Ok(Step::Wait(Wait::on(shared, interest, timeout)))
         } else {
-            Step::Done(done)
+            done.map(Step::Done)
         }
     }
 }
@@ -208,14 +209,14 @@ impl Call {
     }
 
     /// Makes one attempt and says what comes next.
-    fn attempt<R>(
+    fn attempt<R, E: From<wasmtime::Error>>(
         &mut self,
-        attempt: &mut impl FnMut(Attempt) -> wasmtime::Result<Step<R>>,
-    ) -> wasmtime::Result<Next<R>> {
+        attempt: &mut impl FnMut(Attempt) -> Result<Step<R>, E>,
+    ) -> Result<Next<R>, E> {
         let may_wait = self.may_wait;
         let wait = match attempt(Attempt { may_wait })? {
             Step::Done(result) => return Ok(Next::Done(result)),
-            Step::Wait(_) if !may_wait => return Err(waited_on_last_attempt()),
+            Step::Wait(_) if !may_wait => return Err(waited_on_last_attempt().into()),
             Step::Wait(wait) => wait,
         };
         let deadline = *self.deadline.get_or_insert_with(|| Deadline::of(&wait));
@@ -231,9 +232,9 @@ impl Call {
 
 /// Runs a blocking call to its end in the calling thread, waiting in
 /// poll(2) between attempts.
-pub(crate) fn block<R>(
-    mut attempt: impl FnMut(Attempt) -> wasmtime::Result<Step<R>>,
-) -> wasmtime::Result<R> {
+pub(crate) fn block<R, E: From<wasmtime::Error>>(
+    mut attempt: impl FnMut(Attempt) -> Result<Step<R>, E>,
+) -> Result<R, E> {
     let mut call = Call::new();
     loop {
         let (wait, left) = match call.attempt(&mut attempt)? {
@@ -261,9 +262,9 @@ pub(crate) fn block<R>(
 /// Runs a blocking call to its end, awaiting readiness on the tokio
 /// reactor between attempts (the runtime needs its time driver for
 /// timeouts, as wasmtime-wasi's clocks do).
-pub(crate) async fn wait<R>(
-    mut attempt: impl FnMut(Attempt) -> wasmtime::Result<Step<R>> + Send,
-) -> wasmtime::Result<R> {
+pub(crate) async fn wait<R, E: From<wasmtime::Error>>(
+    mut attempt: impl FnMut(Attempt) -> Result<Step<R>, E> + Send,
+) -> Result<R, E> {
     let mut call = Call::new();
     loop {
         let (wait, left) = match call.attempt(&mut attempt)? {

@@ -2,10 +2,10 @@
 //! WIT types and hands the call to the socket layer
 //! ([`crate::sockets`]), which enforces the guest's policy.
 //!
-//! Each call returns `wasmtime::Result<Result<T, wt::Error>>`: the inner
-//! error goes to the guest; the outer one traps it, and is kept for a
-//! handle the table does not hold (wasmtime already traps on a forged or
-//! stale handle before the host sees it, so this is a second line). A call
+//! Each call returns `Result<T, CallError>`: the guest's `error`, or a
+//! trap, kept for a handle the table does not hold (wasmtime already traps
+//! on a forged or stale handle before the host sees it, so this is a
+//! second line); the linker splits the two where the call returns. A call
 //! that may block is one attempt ([`Step`]), which a driver of
 //! [`blocking`](super::blocking) repeats until it is done.
 
@@ -24,13 +24,31 @@ use super::blocking::{Attempt, Step, Timeout, Wait};
 use super::convert::{self, refusal};
 use crate::sockets::resource::{SharedSocket, SocketReadiness, SocketResource};
 use crate::sockets::{CheckedAddress, Gate, Target, WitsockCtx};
+use crate::trappable::TrappableError;
 
-/// What a witsock call returns: the guest's result, or a trap.
-pub(crate) type HostResult<T> = wasmtime::Result<Result<T, wt::Error>>;
+/// What a witsock call fails with: the guest's `error`, or a trap.
+pub(crate) type CallError = TrappableError<wt::Error>;
 
-/// What one attempt of a call that may block returns: the guest's result,
-/// a wait, or a trap.
-pub(crate) type Attempted<T> = wasmtime::Result<Step<Result<T, wt::Error>>>;
+/// What a witsock call returns.
+pub(crate) type HostResult<T> = Result<T, CallError>;
+
+/// What one attempt of a call that may block returns: its value, a wait,
+/// or its error.
+pub(crate) type Attempted<T> = Result<Step<T>, CallError>;
+
+impl From<wt::Error> for CallError {
+    #[inline]
+    fn from(e: wt::Error) -> CallError {
+        TrappableError::guest(e)
+    }
+}
+
+impl From<witsock::Error> for CallError {
+    #[inline]
+    fn from(e: witsock::Error) -> CallError {
+        TrappableError::guest(convert::error(e))
+    }
+}
 
 /// Buffers in one vectored call (Linux's UIO_MAXIOV).
 pub(crate) const IOV_MAX: usize = 1024;
@@ -47,26 +65,6 @@ pub struct WitsockCtxView<'a> {
     pub ctx: &'a mut WitsockCtx,
     /// The store's resource table.
     pub table: &'a mut ResourceTable,
-}
-
-/// Returns the guest's error from a witsock result.
-macro_rules! guest {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(e) => return Ok(Err(convert::error(e))),
-        }
-    };
-}
-
-/// Returns the guest's error from a witsock result, ending an attempt.
-macro_rules! guest_done {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(e) => return Ok(Step::Done(Err(convert::error(e)))),
-        }
-    };
 }
 
 /// What a send needs from the table, taken before the guest's memory is
@@ -91,7 +89,7 @@ impl SendTarget {
         total: usize,
         result: witsock::Result<usize>,
         attempt: Attempt,
-    ) -> Step<Result<u64, wt::Error>> {
+    ) -> Attempted<u64> {
         let (blocks, done) = match result {
             Ok(n) => {
                 *sent += n;
@@ -99,7 +97,7 @@ impl SendTarget {
                 (more, Ok(*sent as u64))
             }
             Err(e) if *sent > 0 => (e.is_would_block(), Ok(*sent as u64)),
-            Err(e) => (e.is_would_block(), Err(convert::error(e))),
+            Err(e) => (e.is_would_block(), Err(e.into())),
         };
         attempt.wait_for(
             self.blocking && blocks,
@@ -131,7 +129,7 @@ pub(crate) fn target(addr: &wt::SocketAddress) -> Result<Target<'_>, wt::Error> 
 }
 
 impl WitsockCtxView<'_> {
-    fn socket(&self, this: &Resource<SocketResource>) -> wasmtime::Result<&SocketResource> {
+    fn socket(&self, this: &Resource<SocketResource>) -> HostResult<&SocketResource> {
         Ok(self.table.get(this)?)
     }
 
@@ -139,7 +137,7 @@ impl WitsockCtxView<'_> {
     fn socket_mut(
         &mut self,
         this: &Resource<SocketResource>,
-    ) -> wasmtime::Result<(&mut WitsockCtx, &mut SocketResource)> {
+    ) -> HostResult<(&mut WitsockCtx, &mut SocketResource)> {
         Ok((self.ctx, self.table.get_mut(this)?))
     }
 
@@ -147,12 +145,12 @@ impl WitsockCtxView<'_> {
     /// table is full.
     fn push(&mut self, resource: SocketResource) -> HostResult<Resource<SocketResource>> {
         match self.table.push(resource) {
-            Ok(handle) => Ok(Ok(handle)),
+            Ok(handle) => Ok(handle),
             Err(ResourceTableError::Full) => {
                 // Never handed out: no longer counted. (The table gives the
                 // resource back only through its error; it is dropped here.)
                 self.ctx.forget_unpushed();
-                Ok(Err(refusal(wt::ErrorCode::TooManySockets)))
+                Err(refusal(wt::ErrorCode::TooManySockets).into())
             }
             Err(e) => Err(e.into()),
         }
@@ -165,12 +163,12 @@ impl WitsockCtxView<'_> {
         protocol: Option<wt::Protocol>,
         nonblocking: bool,
     ) -> HostResult<Resource<SocketResource>> {
-        let resource = guest!(self.ctx.create(
+        let resource = self.ctx.create(
             convert::domain(family),
             convert::socket_type(ty),
             protocol.map(convert::protocol),
             nonblocking,
-        ));
+        )?;
         self.push(resource)
     }
 
@@ -179,19 +177,21 @@ impl WitsockCtxView<'_> {
         ty: wt::SocketType,
         nonblocking: bool,
     ) -> HostResult<(Resource<SocketResource>, Resource<SocketResource>)> {
-        let (a, b) = guest!(self.ctx.socket_pair(convert::socket_type(ty), nonblocking));
-        let a = match self.push(a)? {
+        let (a, b) = self
+            .ctx
+            .socket_pair(convert::socket_type(ty), nonblocking)?;
+        let a = match self.push(a) {
             Ok(a) => a,
             Err(e) => {
                 self.ctx.forget(&b);
-                return Ok(Err(e));
+                return Err(e);
             }
         };
-        match self.push(b)? {
-            Ok(b) => Ok(Ok((a, b))),
+        match self.push(b) {
+            Ok(b) => Ok((a, b)),
             Err(e) => {
                 self.drop_socket(a)?;
-                Ok(Err(e))
+                Err(e)
             }
         }
     }
@@ -211,7 +211,7 @@ impl WitsockCtxView<'_> {
         nonblocking: bool,
     ) -> HostResult<()> {
         self.table.get_mut(&this)?.blocking = !nonblocking;
-        Ok(Ok(()))
+        Ok(())
     }
 
     pub(crate) fn bind(
@@ -219,12 +219,9 @@ impl WitsockCtxView<'_> {
         this: Resource<SocketResource>,
         addr: wt::SocketAddress,
     ) -> HostResult<()> {
-        let target = match target(&addr) {
-            Ok(target) => target,
-            Err(e) => return Ok(Err(e)),
-        };
+        let target = target(&addr)?;
         let (ctx, resource) = self.socket_mut(&this)?;
-        Ok(ctx.bind(resource, target).map_err(convert::error))
+        Ok(ctx.bind(resource, target)?)
     }
 
     pub(crate) fn listen(
@@ -233,7 +230,7 @@ impl WitsockCtxView<'_> {
         backlog: u32,
     ) -> HostResult<()> {
         let (ctx, resource) = self.socket_mut(&this)?;
-        Ok(ctx.listen(resource, backlog).map_err(convert::error))
+        Ok(ctx.listen(resource, backlog)?)
     }
 
     /// A blocking listener waits for a connection (until its
@@ -247,30 +244,29 @@ impl WitsockCtxView<'_> {
         let (accepted, peer) = match self.ctx.try_accept(listener) {
             Ok(Some(pair)) => pair,
             Ok(None) => {
-                return Ok(attempt.wait_for(
+                return attempt.wait_for(
                     listener.blocking,
                     &listener.shared,
                     Interest::READABLE,
                     Timeout::Receive,
                     Ok(None),
-                ))
+                )
             }
             // Would-block after a flood of refused peers: a blocking
             // listener goes on waiting.
             Err(e) => {
-                return Ok(attempt.wait_for(
+                return attempt.wait_for(
                     listener.blocking && e.is_would_block(),
                     &listener.shared,
                     Interest::READABLE,
                     Timeout::Receive,
-                    Err(convert::error(e)),
-                ))
+                    Err(e.into()),
+                )
             }
         };
         let peer = convert::address_to_wit(&peer);
-        Ok(Step::Done(
-            self.push(accepted)?.map(|handle| Some((handle, peer))),
-        ))
+        let handle = self.push(accepted)?;
+        Ok(Step::Done(Some((handle, peer))))
     }
 
     /// A blocking socket's connect waits until it is connected or failed
@@ -288,11 +284,7 @@ impl WitsockCtxView<'_> {
         let connected = if *started {
             resource.socket().finish_connect()
         } else {
-            let target = match target(addr) {
-                Ok(target) => target,
-                Err(e) => return Ok(Step::Done(Err(e))),
-            };
-            match ctx.start_connect(resource, target) {
+            match ctx.start_connect(resource, target(addr)?) {
                 // A Unix listener's backlog is full: the kernel's blocking
                 // connect waits for room, which no readiness tells.
                 Err(e) if e.is_would_block() && resource.blocking && attempt.may_wait() => {
@@ -304,7 +296,7 @@ impl WitsockCtxView<'_> {
                 }
             }
         };
-        Ok(match connected {
+        match connected {
             Ok(false) => attempt.wait_for(
                 resource.blocking,
                 &resource.shared,
@@ -312,29 +304,24 @@ impl WitsockCtxView<'_> {
                 Timeout::Send,
                 Ok(false),
             ),
-            done => Step::Done(done.map_err(convert::error)),
-        })
+            done => Ok(Step::Done(done?)),
+        }
     }
 
     pub(crate) fn finish_connect(&mut self, this: Resource<SocketResource>) -> HostResult<bool> {
-        let socket = self.socket(&this)?.socket();
-        Ok(socket.finish_connect().map_err(convert::error))
+        Ok(self.socket(&this)?.socket().finish_connect()?)
     }
 
     /// `disconnect`: the host's witsock dissolves the association itself
     /// (no policy check: it grants no new peer; each later `send-to` is
     /// checked as usual).
     pub(crate) fn disconnect(&mut self, this: Resource<SocketResource>) -> HostResult<()> {
-        let socket = self.socket(&this)?.socket();
-        Ok(socket.disconnect().map_err(convert::error))
+        Ok(self.socket(&this)?.socket().disconnect()?)
     }
 
     /// The socket to send on, taken before the guest's memory is borrowed
     /// for the payload.
-    pub(crate) fn send_target(
-        &self,
-        this: &Resource<SocketResource>,
-    ) -> wasmtime::Result<SendTarget> {
+    pub(crate) fn send_target(&self, this: &Resource<SocketResource>) -> HostResult<SendTarget> {
         let resource = self.socket(this)?;
         Ok(SendTarget {
             shared: resource.shared.clone(),
@@ -350,14 +337,11 @@ impl WitsockCtxView<'_> {
         &mut self,
         this: &Resource<SocketResource>,
         addr: &wt::SocketAddress,
-    ) -> wasmtime::Result<Result<(SendTarget, CheckedAddress), wt::Error>> {
-        let target = match target(addr) {
-            Ok(target) => target,
-            Err(e) => return Ok(Err(e)),
-        };
+    ) -> HostResult<(SendTarget, CheckedAddress)> {
+        let target = target(addr)?;
         let (ctx, resource) = self.socket_mut(this)?;
-        let checked = guest!(ctx.check_destination(resource, target));
-        Ok(Ok((self.send_target(this)?, checked)))
+        let checked = ctx.check_destination(resource, target)?;
+        Ok((self.send_target(this)?, checked))
     }
 
     /// Settles the socket's implicit bind before a batch.
@@ -366,8 +350,8 @@ impl WitsockCtxView<'_> {
         this: &Resource<SocketResource>,
     ) -> HostResult<SendTarget> {
         let (ctx, resource) = self.socket_mut(this)?;
-        guest!(ctx.settle_implicit_bind(resource, false));
-        Ok(Ok(self.send_target(this)?))
+        ctx.settle_implicit_bind(resource, false)?;
+        self.send_target(this)
     }
 
     /// A blocking socket waits for data (until its `receive-timeout`,
@@ -383,14 +367,14 @@ impl WitsockCtxView<'_> {
         filled: &mut usize,
         attempt: Attempt,
     ) -> Attempted<Vec<u8>> {
-        let len = guest_done!(self.ctx.check_buffered(usize::try_from(max_len).ok()));
+        let len = self.ctx.check_buffered(usize::try_from(max_len).ok())?;
         let recv_flags = convert::recv_flags(flags);
         let resource = self.table.get(this)?;
         if self.ctx.filters_senders(resource) {
-            return Ok(match self.ctx.receive_from(resource, len, recv_flags) {
-                Ok((n, _, _)) => Step::Done(Ok(self.ctx.spare(n).to_vec())),
+            return match self.ctx.receive_from(resource, len, recv_flags) {
+                Ok((n, _, _)) => Ok(Step::Done(self.ctx.spare(n).to_vec())),
                 Err(e) => would_block(resource, e, attempt),
-            });
+            };
         }
         let fill = gathers(resource, flags);
         let buf = self.ctx.spare(len);
@@ -408,13 +392,13 @@ impl WitsockCtxView<'_> {
                 Timeout::Receive,
             )));
         }
-        Ok(match received {
-            Ok(n) => Step::Done(Ok(buf[..before + n].to_vec())),
+        match received {
+            Ok(n) => Ok(Step::Done(buf[..before + n].to_vec())),
             // An error after some bytes came: the bytes now, the error on
             // the next receive.
-            Err(_) if before > 0 => Step::Done(Ok(buf[..before].to_vec())),
+            Err(_) if before > 0 => Ok(Step::Done(buf[..before].to_vec())),
             Err(e) => would_block(resource, e, attempt),
-        })
+        }
     }
 
     pub(crate) fn receive_from(
@@ -424,7 +408,7 @@ impl WitsockCtxView<'_> {
         flags: wt::ReceiveFlags,
         attempt: Attempt,
     ) -> Attempted<ws::IncomingDatagram> {
-        let len = guest_done!(self.ctx.check_buffered(usize::try_from(max_len).ok()));
+        let len = self.ctx.check_buffered(usize::try_from(max_len).ok())?;
         let resource = self.table.get(this)?;
         let (n, sender, truncated) =
             match self
@@ -432,13 +416,13 @@ impl WitsockCtxView<'_> {
                 .receive_from(resource, len, convert::recv_flags(flags))
             {
                 Ok(received) => received,
-                Err(e) => return Ok(would_block(resource, e, attempt)),
+                Err(e) => return would_block(resource, e, attempt),
             };
-        Ok(Step::Done(Ok(ws::IncomingDatagram {
+        Ok(Step::Done(ws::IncomingDatagram {
             data: self.ctx.spare(n).to_vec(),
             remote_address: convert::address_to_wit(&sender),
             truncated,
-        })))
+        }))
     }
 
     /// As [`receive`](WitsockCtxView::receive), into consecutive buffers.
@@ -451,15 +435,15 @@ impl WitsockCtxView<'_> {
         attempt: Attempt,
     ) -> Attempted<Vec<Vec<u8>>> {
         if lengths.len() > IOV_MAX {
-            return Ok(Step::Done(Err(refusal(wt::ErrorCode::InvalidArgument))));
+            return Err(refusal(wt::ErrorCode::InvalidArgument).into());
         }
         let total = lengths.iter().try_fold(0usize, |sum, &len| {
             sum.checked_add(usize::try_from(len).ok()?)
         });
-        let total = guest_done!(self.ctx.check_buffered(total));
+        let total = self.ctx.check_buffered(total)?;
         let resource = self.table.get(this)?;
         if let Err(e) = self.ctx.skip_refused_senders(resource) {
-            return Ok(would_block(resource, e, attempt));
+            return would_block(resource, e, attempt);
         }
         let fill = gathers(resource, flags);
         let recv_flags = convert::recv_flags(flags);
@@ -504,7 +488,7 @@ impl WitsockCtxView<'_> {
         let n = match received {
             Ok(n) => before + n,
             Err(_) if before > 0 => before,
-            Err(e) => return Ok(would_block(resource, e, attempt)),
+            Err(e) => return would_block(resource, e, attempt),
         };
         // The filled buffers, in order; the last may be short.
         let mut buffers = Vec::new();
@@ -518,7 +502,7 @@ impl WitsockCtxView<'_> {
             offset += len as usize;
             left -= take;
         }
-        Ok(Step::Done(Ok(buffers)))
+        Ok(Step::Done(buffers))
     }
 
     /// A blocking socket waits for the first datagram, then takes what
@@ -534,9 +518,9 @@ impl WitsockCtxView<'_> {
         let total = usize::try_from(max_len)
             .ok()
             .and_then(|len| len.checked_mul(count));
-        guest_done!(self.ctx.check_buffered(total));
+        self.ctx.check_buffered(total)?;
         if count == 0 {
-            return Ok(Step::Done(Ok(Vec::new())));
+            return Ok(Step::Done(Vec::new()));
         }
         // Fits usize: checked above.
         let len = max_len as usize;
@@ -552,7 +536,7 @@ impl WitsockCtxView<'_> {
             };
             let n = match resource.socket().recv_batch(&mut slots) {
                 Ok(n) => n,
-                Err(e) => return Ok(would_block(resource, e, attempt)),
+                Err(e) => return would_block(resource, e, attempt),
             };
             let received: Vec<ws::IncomingDatagram> = slots
                 .iter()
@@ -566,11 +550,11 @@ impl WitsockCtxView<'_> {
                 .collect();
             // All were refused: look for more (or report would-block).
             if !received.is_empty() {
-                return Ok(Step::Done(Ok(received)));
+                return Ok(Step::Done(received));
             }
         }
         let flood = crate::sockets::refused_flood(witsock::Operation::Receive);
-        Ok(would_block(resource, flood, attempt))
+        would_block(resource, flood, attempt)
     }
 
     pub(crate) fn shutdown(
@@ -579,31 +563,23 @@ impl WitsockCtxView<'_> {
         how: wt::ShutdownHow,
     ) -> HostResult<()> {
         let socket = self.socket(&this)?.socket();
-        Ok(socket
-            .shutdown(convert::shutdown(how))
-            .map_err(convert::error))
+        Ok(socket.shutdown(convert::shutdown(how))?)
     }
 
     pub(crate) fn local_address(
         &mut self,
         this: Resource<SocketResource>,
     ) -> HostResult<wt::SocketAddress> {
-        let socket = self.socket(&this)?.socket();
-        Ok(socket
-            .local_addr()
-            .map(|a| convert::address_to_wit(&a))
-            .map_err(convert::error))
+        let local = self.socket(&this)?.socket().local_addr()?;
+        Ok(convert::address_to_wit(&local))
     }
 
     pub(crate) fn remote_address(
         &mut self,
         this: Resource<SocketResource>,
     ) -> HostResult<wt::SocketAddress> {
-        let socket = self.socket(&this)?.socket();
-        Ok(socket
-            .peer_addr()
-            .map(|a| convert::address_to_wit(&a))
-            .map_err(convert::error))
+        let peer = self.socket(&this)?.socket().peer_addr()?;
+        Ok(convert::address_to_wit(&peer))
     }
 
     pub(crate) fn set_option(
@@ -613,7 +589,7 @@ impl WitsockCtxView<'_> {
     ) -> HostResult<()> {
         let option = convert::option(&value);
         let (ctx, resource) = self.socket_mut(&this)?;
-        Ok(ctx.set_option(resource, option).map_err(convert::error))
+        Ok(ctx.set_option(resource, option)?)
     }
 
     pub(crate) fn get_option(
@@ -621,12 +597,12 @@ impl WitsockCtxView<'_> {
         this: Resource<SocketResource>,
         name: wt::OptionName,
     ) -> HostResult<wt::OptionValue> {
-        let socket = self.socket(&this)?.socket();
-        let value = guest!(socket.option(convert::option_name(name)));
-        match convert::option_to_wit(value) {
-            Some(value) => Ok(Ok(value)),
-            None => Ok(Err(refusal(wt::ErrorCode::OptionNotSupported))),
-        }
+        let value = self
+            .socket(&this)?
+            .socket()
+            .option(convert::option_name(name))?;
+        convert::option_to_wit(value)
+            .ok_or_else(|| refusal(wt::ErrorCode::OptionNotSupported).into())
     }
 
     /// Readiness now, or a wait of at most the timeout, whatever the
@@ -640,17 +616,13 @@ impl WitsockCtxView<'_> {
     ) -> Attempted<wt::Readiness> {
         let resource = self.socket(this)?;
         let interest = convert::interest(interest);
-        Ok(
-            match resource.socket().wait(interest, Some(Duration::ZERO)) {
-                Ok(readiness) => attempt.wait_for(
-                    readiness.is_empty(),
-                    &resource.shared,
-                    interest,
-                    Timeout::Given(timeout_ns.map(Duration::from_nanos)),
-                    Ok(convert::readiness(readiness)),
-                ),
-                Err(e) => Step::Done(Err(convert::error(e))),
-            },
+        let readiness = resource.socket().wait(interest, Some(Duration::ZERO))?;
+        attempt.wait_for(
+            readiness.is_empty(),
+            &resource.shared,
+            interest,
+            Timeout::Given(timeout_ns.map(Duration::from_nanos)),
+            Ok(convert::readiness(readiness)),
         )
     }
 
@@ -659,7 +631,7 @@ impl WitsockCtxView<'_> {
         this: Resource<SocketResource>,
         interest: wt::Interest,
     ) -> wasmtime::Result<Resource<DynPollable>> {
-        let shared = self.socket(&this)?.shared.clone();
+        let shared = self.table.get(&this)?.shared.clone();
         let readiness = SocketReadiness {
             shared,
             interest: convert::interest(interest),
@@ -684,7 +656,7 @@ impl WitsockCtxView<'_> {
                 convert::interest(*interest),
             ));
         }
-        guest_done!(witsock::poll(&mut polled, Some(Duration::ZERO)));
+        witsock::poll(&mut polled, Some(Duration::ZERO))?;
         if attempt.may_wait() && polled.iter().all(|e| e.readiness().is_empty()) {
             let mut watched = Vec::with_capacity(entries.len());
             for (handle, interest) in entries {
@@ -694,10 +666,12 @@ impl WitsockCtxView<'_> {
             let timeout = Timeout::Given(timeout_ns.map(Duration::from_nanos));
             return Ok(Step::Wait(Wait::any(watched, timeout)));
         }
-        Ok(Step::Done(Ok(polled
-            .iter()
-            .map(|e| convert::readiness(e.readiness()))
-            .collect())))
+        Ok(Step::Done(
+            polled
+                .iter()
+                .map(|e| convert::readiness(e.readiness()))
+                .collect(),
+        ))
     }
 
     pub(crate) fn capabilities(&mut self) -> ws::Capabilities {
@@ -732,20 +706,16 @@ impl WitsockCtxView<'_> {
         name: String,
         port: u16,
     ) -> HostResult<Vec<wt::SocketAddress>> {
-        guest!(self.ctx.check_lookup(&name));
-        Ok(resolved(
-            witsock::resolve(&name, port).map(Iterator::collect),
-        ))
+        self.ctx.check_lookup(&name)?;
+        resolved(witsock::resolve(&name, port).map(Iterator::collect))
     }
 }
 
 /// The guest's result of a lookup.
 pub(crate) fn resolved(
     addrs: witsock::Result<Vec<witsock::SockAddr>>,
-) -> Result<Vec<wt::SocketAddress>, wt::Error> {
-    addrs
-        .map(|addrs| addrs.iter().map(convert::address_to_wit).collect())
-        .map_err(convert::error)
+) -> HostResult<Vec<wt::SocketAddress>> {
+    Ok(addrs?.iter().map(convert::address_to_wit).collect())
 }
 
 /// Whether a receive gathers until its buffer is full: `wait-all` on a
@@ -759,16 +729,12 @@ fn gathers(resource: &SocketResource, flags: wt::ReceiveFlags) -> bool {
 
 /// The guest's error `e`, or a wait for data when it is would-block on a
 /// blocking socket.
-fn would_block<T>(
-    resource: &SocketResource,
-    e: witsock::Error,
-    attempt: Attempt,
-) -> Step<Result<T, wt::Error>> {
+fn would_block<T>(resource: &SocketResource, e: witsock::Error, attempt: Attempt) -> Attempted<T> {
     attempt.wait_for(
         resource.blocking && e.is_would_block(),
         &resource.shared,
         Interest::READABLE,
         Timeout::Receive,
-        Err(convert::error(e)),
+        Err(e.into()),
     )
 }

@@ -20,10 +20,12 @@ use wasmtime::{AsContext, StoreContextMut};
 use witsock::{Interest, OutgoingDatagram, Type, MAX_BATCH};
 
 use super::bindings::witsock::sockets::types as wt;
-use super::blocking::{self, Step, Timeout};
+use super::blocking::{self, Timeout};
 use super::convert::{self, refusal};
-use super::host::{resolved, target, HostResult, WitsockCtxView, INLINE_BUFFERS, IOV_MAX};
-use super::policy::AddressUse;
+use super::host::{
+    resolved, target, CallError, HostResult, WitsockCtxView, INLINE_BUFFERS, IOV_MAX,
+};
+use crate::policy::AddressUse;
 use crate::sockets::resource::SocketResource;
 use crate::sockets::CheckedAddress;
 
@@ -93,10 +95,18 @@ pub(crate) enum Mode {
     Async,
 }
 
+/// A call's result as wasmtime takes it: the guest's result (its error
+/// included) in the call's one result, or a trap.
+#[inline]
+fn lower<R>(result: HostResult<R>) -> wasmtime::Result<(Result<R, wt::Error>,)> {
+    CallError::split(result).map(|result| (result,))
+}
+
 /// Defines a call that may block. `setup` runs once per call (reading the
 /// guest's arguments, the state kept between attempts); `attempt` is one
 /// attempt ([`Step`]), given the [`Attempt`](blocking::Attempt) as `$a`,
-/// and the driver of `$mode` repeats it until it is done.
+/// and the driver of `$mode` repeats it until it is done. Both return
+/// [`CallError`]s with `?`.
 macro_rules! define_blocking {
     ($inst:ident, $mode:expr, $name:literal,
      |$store:ident, $params:tt : $types:ty| { $($setup:tt)* } |$a:ident| $attempt:expr) => {
@@ -104,16 +114,22 @@ macro_rules! define_blocking {
             Mode::Sync => $inst.func_wrap(
                 $name,
                 move |mut $store: StoreContextMut<'_, T>, $params: $types| {
-                    $($setup)*
-                    blocking::block(|$a| $attempt).map(|result| (result,))
+                    let mut call = || -> HostResult<_> {
+                        $($setup)*
+                        blocking::block(|$a| $attempt)
+                    };
+                    lower(call())
                 },
             )?,
             Mode::Async => $inst.func_wrap_async(
                 $name,
                 move |mut $store: StoreContextMut<'_, T>, $params: $types| {
                     Box::new(async move {
-                        $($setup)*
-                        blocking::wait(|$a| $attempt).await.map(|result| (result,))
+                        let call = async {
+                            $($setup)*
+                            blocking::wait(|$a| $attempt).await
+                        };
+                        lower(call.await)
                     })
                 },
             )?,
@@ -150,28 +166,28 @@ pub(crate) fn add<T: Send + 'static>(
             wt::SocketType,
             Option<wt::Protocol>,
             bool,
-        )| { Ok((get(store.data_mut()).create(family, ty, protocol, nonblocking)?,)) },
+        )| { lower(get(store.data_mut()).create(family, ty, protocol, nonblocking)) },
     )?;
     inst.func_wrap(
         "[method]socket.set-nonblocking",
         move |mut store: StoreContextMut<'_, T>, (this, nonblocking): (Socket, bool)| {
-            Ok((get(store.data_mut()).set_nonblocking(this, nonblocking)?,))
+            lower(get(store.data_mut()).set_nonblocking(this, nonblocking))
         },
     )?;
     inst.func_wrap(
         "[method]socket.bind",
         move |mut store: StoreContextMut<'_, T>, (this, addr): (Socket, AddressRef)| {
-            let addr = match addr.read(&store) {
-                Ok(addr) => addr,
-                Err(e) => return Ok((Err(e),)),
-            };
-            Ok((get(store.data_mut()).bind(this, addr)?,))
+            let bound = addr
+                .read(&store)
+                .map_err(CallError::from)
+                .and_then(|addr| get(store.data_mut()).bind(this, addr));
+            lower(bound)
         },
     )?;
     inst.func_wrap(
         "[method]socket.listen",
         move |mut store: StoreContextMut<'_, T>, (this, backlog): (Socket, u32)| {
-            Ok((get(store.data_mut()).listen(this, backlog)?,))
+            lower(get(store.data_mut()).listen(this, backlog))
         },
     )?;
     define_blocking!(inst, mode, "[method]socket.try-accept", |store,
@@ -188,23 +204,20 @@ pub(crate) fn add<T: Send + 'static>(
         Socket,
         AddressRef
     )| {
-        let addr = match addr.read(&store) {
-            Ok(addr) => addr,
-            Err(e) => return Ok((Err(e),)),
-        };
+        let addr = addr.read(&store)?;
         let mut started = false;
     } | a
         | get(store.data_mut()).start_connect(&this, &addr, &mut started, a));
     inst.func_wrap(
         "[method]socket.finish-connect",
         move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
-            Ok((get(store.data_mut()).finish_connect(this)?,))
+            lower(get(store.data_mut()).finish_connect(this))
         },
     )?;
     inst.func_wrap(
         "[method]socket.disconnect",
         move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
-            Ok((get(store.data_mut()).disconnect(this)?,))
+            lower(get(store.data_mut()).disconnect(this))
         },
     )?;
 
@@ -221,7 +234,7 @@ pub(crate) fn add<T: Send + 'static>(
                 let payload = data.as_le_slice(&store);
                 let rest = payload.get(sent..).unwrap_or_default();
                 let result = target.shared.socket.send(rest, flags);
-                Ok(target.progress(&mut sent, payload.len(), result, a))
+                target.progress(&mut sent, payload.len(), result, a)
             }
     );
     define_blocking!(inst, mode, "[method]socket.send-to", |store,
@@ -236,22 +249,16 @@ pub(crate) fn add<T: Send + 'static>(
         AddressRef,
         wt::SendFlags
     )| {
-        let addr = match addr.read(&store) {
-            Ok(addr) => addr,
-            Err(e) => return Ok((Err(e),)),
-        };
+        let addr = addr.read(&store)?;
         let flags = convert::send_flags(flags);
         let mut sent = 0usize;
     } | a
         | {
-            let (target, addr) = match get(store.data_mut()).send_to_target(&this, &addr)? {
-                Ok(checked) => checked,
-                Err(e) => return Ok(Step::Done(Err(e))),
-            };
+            let (target, addr) = get(store.data_mut()).send_to_target(&this, &addr)?;
             let payload = data.as_le_slice(&store);
             let rest = payload.get(sent..).unwrap_or_default();
             let result = target.shared.socket.send_to(rest, &addr.addr, flags);
-            Ok(target.progress(&mut sent, payload.len(), result, a))
+            target.progress(&mut sent, payload.len(), result, a)
         });
     define_blocking!(inst, mode, "[method]socket.send-vectored", |store,
                                                                   (
@@ -264,7 +271,7 @@ pub(crate) fn add<T: Send + 'static>(
         wt::SendFlags
     )| {
         if bufs.len() > IOV_MAX {
-            return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            return Err(refusal(wt::ErrorCode::InvalidArgument).into());
         }
         // The outer list is read once (pointer and length per buffer);
         // the buffers themselves stay where they are.
@@ -285,7 +292,7 @@ pub(crate) fn add<T: Send + 'static>(
             // What the kernel took so far never exceeds the total.
             IoSlice::advance_slices(&mut rest, sent.min(total));
             let result = target.shared.socket.send_vectored(rest, flags);
-            Ok(target.progress(&mut sent, total, result, a))
+            target.progress(&mut sent, total, result, a)
         });
     define_blocking!(inst, mode, "[method]socket.send-batch", |store,
                                                                (
@@ -299,10 +306,7 @@ pub(crate) fn add<T: Send + 'static>(
         let mut done = 0usize;
     } | a
         | {
-            let target = match get(store.data_mut()).batch_target(&this)? {
-                Ok(target) => target,
-                Err(e) => return Ok(Step::Done(Err(e))),
-            };
+            let target = get(store.data_mut()).batch_target(&this)?;
             let use_ = if target.ty == Type::Datagram {
                 AddressUse::Send
             } else {
@@ -386,17 +390,17 @@ pub(crate) fn add<T: Send + 'static>(
             done += sent;
             // An error only when nothing was sent, as natively.
             let result = match (done, first_error) {
-                (0, Some(e)) => Err(e),
+                (0, Some(e)) => Err(CallError::from(e)),
                 (sent, _) => Ok(u32::try_from(sent).unwrap_or(u32::MAX)),
             };
             let blocks = target.blocking && full && done < datagrams.len();
-            Ok(a.wait_for(
+            a.wait_for(
                 blocks,
                 &target.shared,
                 Interest::WRITABLE,
                 Timeout::Send,
                 result,
-            ))
+            )
         });
 
     define_blocking!(inst, mode, "[method]socket.receive", |store,
@@ -435,7 +439,7 @@ pub(crate) fn add<T: Send + 'static>(
         wt::ReceiveFlags
     )| {
         if lengths.len() > IOV_MAX {
-            return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            return Err(refusal(wt::ErrorCode::InvalidArgument).into());
         }
         // Copied out of guest memory (the table is borrowed next): on
         // the stack for a few buffers, so that a receive that would
@@ -477,31 +481,31 @@ pub(crate) fn add<T: Send + 'static>(
     inst.func_wrap(
         "[method]socket.shutdown",
         move |mut store: StoreContextMut<'_, T>, (this, how): (Socket, wt::ShutdownHow)| {
-            Ok((get(store.data_mut()).shutdown(this, how)?,))
+            lower(get(store.data_mut()).shutdown(this, how))
         },
     )?;
     inst.func_wrap(
         "[method]socket.local-address",
         move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
-            Ok((get(store.data_mut()).local_address(this)?,))
+            lower(get(store.data_mut()).local_address(this))
         },
     )?;
     inst.func_wrap(
         "[method]socket.remote-address",
         move |mut store: StoreContextMut<'_, T>, (this,): (Socket,)| {
-            Ok((get(store.data_mut()).remote_address(this)?,))
+            lower(get(store.data_mut()).remote_address(this))
         },
     )?;
     inst.func_wrap(
         "[method]socket.set-option",
         move |mut store: StoreContextMut<'_, T>, (this, value): (Socket, wt::OptionValue)| {
-            Ok((get(store.data_mut()).set_option(this, value)?,))
+            lower(get(store.data_mut()).set_option(this, value))
         },
     )?;
     inst.func_wrap(
         "[method]socket.get-option",
         move |mut store: StoreContextMut<'_, T>, (this, name): (Socket, wt::OptionName)| {
-            Ok((get(store.data_mut()).get_option(this, name)?,))
+            lower(get(store.data_mut()).get_option(this, name))
         },
     )?;
     define_blocking!(inst, mode, "[method]socket.wait", |store,
@@ -531,7 +535,7 @@ pub(crate) fn add<T: Send + 'static>(
         // the list is read, as poll(2) refuses more than RLIMIT_NOFILE.
         let max = get(store.data_mut()).ctx.policy().limits().max_sockets;
         if entries.len() > max {
-            return Ok((Err(refusal(wt::ErrorCode::InvalidArgument)),));
+            return Err(refusal(wt::ErrorCode::InvalidArgument).into());
         }
         let entries = entries
             .iter(&mut store)?
@@ -541,7 +545,7 @@ pub(crate) fn add<T: Send + 'static>(
     inst.func_wrap(
         "socket-pair",
         move |mut store: StoreContextMut<'_, T>, (ty, nonblocking): (wt::SocketType, bool)| {
-            Ok((get(store.data_mut()).socket_pair(ty, nonblocking)?,))
+            lower(get(store.data_mut()).socket_pair(ty, nonblocking))
         },
     )?;
     inst.func_wrap(
@@ -565,42 +569,38 @@ pub(crate) fn add<T: Send + 'static>(
     let read_name = |store: &StoreContextMut<'_, T>, name: WasmStr| -> HostResult<String> {
         let name = name.to_str(store)?;
         if name.len() > MAX_HOST_NAME {
-            return Ok(Err(refusal(wt::ErrorCode::InvalidArgument)));
+            return Err(refusal(wt::ErrorCode::InvalidArgument).into());
         }
-        Ok(Ok(name.into_owned()))
+        Ok(name.into_owned())
     };
     match mode {
         Mode::Sync => inst.func_wrap(
             "resolve",
             move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
-                let name = match read_name(&store, name)? {
-                    Ok(name) => name,
-                    Err(e) => return Ok((Err(e),)),
-                };
-                Ok((get(store.data_mut()).resolve(name, port)?,))
+                let resolved = read_name(&store, name)
+                    .and_then(|name| get(store.data_mut()).resolve(name, port));
+                lower(resolved)
             },
         )?,
         Mode::Async => inst.func_wrap_async(
             "resolve",
             move |mut store: StoreContextMut<'_, T>, (name, port): (WasmStr, u16)| {
                 Box::new(async move {
-                    let name = match read_name(&store, name)? {
-                        Ok(name) => name,
-                        Err(e) => return Ok((Err(e),)),
+                    let lookup = async {
+                        let name = read_name(&store, name)?;
+                        let view = get(store.data_mut());
+                        view.ctx.check_lookup(&name)?;
+                        let turns = view.ctx.lookups.clone();
+                        let _turn = turns.acquire_owned().await;
+                        let lookup = tokio::task::spawn_blocking(move || {
+                            witsock::resolve(&name, port).map(Iterator::collect)
+                        });
+                        let addrs = lookup.await.map_err(|e| {
+                            CallError::trap(format_args!("witsock host: a name lookup failed: {e}"))
+                        })?;
+                        resolved(addrs)
                     };
-                    let view = get(store.data_mut());
-                    if let Err(e) = view.ctx.check_lookup(&name) {
-                        return Ok((Err(convert::error(e)),));
-                    }
-                    let turns = view.ctx.lookups.clone();
-                    let _turn = turns.acquire_owned().await;
-                    let lookup = tokio::task::spawn_blocking(move || {
-                        witsock::resolve(&name, port).map(Iterator::collect)
-                    });
-                    let addrs = lookup.await.map_err(|e| {
-                        wasmtime::format_err!("witsock host: a name lookup failed: {e}")
-                    })?;
-                    Ok((resolved(addrs),))
+                    lower(lookup.await)
                 })
             },
         )?,

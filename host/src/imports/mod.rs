@@ -1,5 +1,5 @@
 //! The witsock WIT (`witsock:sockets/imports`) served to guests from the
-//! host's native backend, under a [`WitsockPolicy`].
+//! host's native backend, under the guest's [`Policy`](crate::Policy).
 //!
 //! A guest built with witsock's `imports` feature imports
 //! `witsock:sockets/sockets` in place of wasi:sockets; this module is the
@@ -13,7 +13,8 @@
 //! use wasmtime::{Engine, Store};
 //! use wasmtime_wasi::p2::bindings::sync::Command;
 //! use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-//! use witsock_host::imports::{self, WitsockCtx, WitsockCtxView, WitsockPolicy};
+//! use witsock_host::imports::{self, WitsockCtx, WitsockCtxView};
+//! use witsock_host::Policy;
 //!
 //! struct State {
 //!     wasi: WasiCtx,
@@ -40,7 +41,7 @@
 //!
 //! let state = State {
 //!     wasi: WasiCtx::builder().inherit_stdio().build(),
-//!     witsock: WitsockCtx::new(WitsockPolicy::loopback()),
+//!     witsock: WitsockCtx::new(Policy::loopback()),
 //!     table: ResourceTable::new(),
 //! };
 //! let mut store = Store::new(&engine, state);
@@ -58,7 +59,7 @@
 //! - A forged or stale handle, or one of another resource type, traps the
 //!   guest (wasmtime checks handles before the host sees them, and the
 //!   host checks again); nothing the guest passes panics the host.
-//! - Every address, path and option goes through the [`WitsockPolicy`]
+//! - Every address, path and option goes through the [`Policy`](crate::Policy)
 //!   before it reaches the kernel, in the socket layer
 //!   ([`crate::sockets`]) that serves wasi:sockets ([`crate::p2`]) too;
 //!   quotas give the guest `too-many-sockets` or `invalid-argument`. A
@@ -86,19 +87,14 @@ mod blocking;
 mod convert;
 mod host;
 mod linker;
-pub mod policy;
-mod run;
 
 use wasmtime::component::Linker;
 
 pub use self::host::WitsockCtxView;
-pub use self::policy::{AddressUse, Limits, WitsockPolicy};
-pub use self::run::{WitsockRunOptions, UNIX_SOCKET_DIR_VAR};
 #[cfg(feature = "tools")]
 pub use crate::conformance::{
-    conformance_column, imports_conformance_policy as conformance_policy,
+    conformance_column, imports_conformance_policy as conformance_policy, UNIX_SOCKET_DIR_VAR,
 };
-pub use crate::guest::WitsockGuest;
 pub use crate::sockets::resource::SocketResource;
 pub use crate::sockets::WitsockCtx;
 

@@ -35,7 +35,7 @@ mod udp;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use wasmtime::component::{HasData, Linker, Resource, ResourceTableError};
+use wasmtime::component::{HasData, Linker, Resource};
 use witsock::{Domain, ErrorCode as Code};
 
 use self::bindings::wasi::sockets::network::{
@@ -43,6 +43,7 @@ use self::bindings::wasi::sockets::network::{
     Ipv6SocketAddress,
 };
 use crate::imports::WitsockCtxView;
+use crate::trappable::TrappableError;
 
 pub use self::lookup::ResolveAddressStream;
 pub use self::tcp::TcpSocket;
@@ -80,54 +81,22 @@ pub struct Network;
 
 /// What a wasi:sockets call fails with: an `error-code` for the guest, or
 /// a trap.
-#[derive(Debug)]
-pub struct SocketError(Failure);
-
-#[derive(Debug)]
-enum Failure {
-    Guest(ErrorCode),
-    Trap(wasmtime::Error),
-}
+pub type SocketError = TrappableError<ErrorCode>;
 
 /// What a wasi:sockets call returns.
 pub type SocketResult<T> = Result<T, SocketError>;
 
-impl SocketError {
-    /// A trap that says `why`.
-    pub fn trap(why: impl Into<String>) -> SocketError {
-        SocketError(Failure::Trap(wasmtime::format_err!("{}", why.into())))
-    }
-
-    /// The guest's error code, if it is not a trap.
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self.0 {
-            Failure::Guest(code) => Some(code),
-            Failure::Trap(_) => None,
-        }
-    }
-}
-
 impl From<ErrorCode> for SocketError {
+    #[inline]
     fn from(code: ErrorCode) -> SocketError {
-        SocketError(Failure::Guest(code))
+        TrappableError::guest(code)
     }
 }
 
 impl From<witsock::Error> for SocketError {
+    #[inline]
     fn from(e: witsock::Error) -> SocketError {
-        SocketError(Failure::Guest(error_code(&e)))
-    }
-}
-
-impl From<ResourceTableError> for SocketError {
-    fn from(e: ResourceTableError) -> SocketError {
-        SocketError(Failure::Trap(e.into()))
-    }
-}
-
-impl From<wasmtime::Error> for SocketError {
-    fn from(e: wasmtime::Error) -> SocketError {
-        SocketError(Failure::Trap(e))
+        TrappableError::guest(error_code(&e))
     }
 }
 
@@ -367,10 +336,7 @@ pub fn add_to_linker<T: Send + 'static>(
 
 impl network::Host for WitsockCtxView<'_> {
     fn convert_error_code(&mut self, e: SocketError) -> wasmtime::Result<ErrorCode> {
-        match e.0 {
-            Failure::Guest(code) => Ok(code),
-            Failure::Trap(e) => Err(e),
-        }
+        e.into_guest()
     }
 
     fn network_error_code(

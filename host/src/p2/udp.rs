@@ -16,7 +16,8 @@ use super::{
     buffer_option, domain, family, hop_limit_option, is_of_family, is_remote, option_number,
     Network, SocketError, SocketResult,
 };
-use crate::imports::{AddressUse, WitsockCtxView};
+use crate::imports::WitsockCtxView;
+use crate::policy::AddressUse;
 use crate::sockets::resource::{SharedSocket, SocketResource};
 use crate::sockets::Target;
 
@@ -357,7 +358,7 @@ impl udp::HostOutgoingDatagramStream for WitsockCtxView<'_> {
                 Ok(()) => sent += 1,
                 // What went out counts; the error comes again next time.
                 Err(_) if sent > 0 => break,
-                Err(e) if e.code() == Some(ErrorCode::WouldBlock) => break,
+                Err(e) if e.guest_error() == Some(&ErrorCode::WouldBlock) => break,
                 Err(e) => return Err(e),
             }
         }

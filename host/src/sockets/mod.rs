@@ -1,4 +1,4 @@
-//! The host's socket layer: a guest's sockets under its [`WitsockPolicy`],
+//! The host's socket layer: a guest's sockets under its [`Policy`],
 //! with the quotas, the ports it holds and the senders it may hear from.
 //! Both interfaces a guest can import are thin adapters over it: the
 //! witsock imports ([`crate::imports`]) and wasi:sockets ([`crate::p2`]).
@@ -26,7 +26,7 @@ use witsock::{
 use self::resource::{PortKey, SocketResource};
 use self::unix_path::{ConfinedPath, PathRefusal, PathUse, UnixBinding};
 use crate::denial::{Denial, DenialHook, DeniedOperation, Grant};
-use crate::imports::{AddressUse, WitsockPolicy};
+use crate::policy::{AddressUse, Policy};
 
 /// A guest's socket state: its policy and what the quotas count. One per
 /// store, for both interfaces.
@@ -52,13 +52,13 @@ pub(crate) const MAX_CONCURRENT_LOOKUPS: usize = 4;
 /// memory.
 #[derive(Clone)]
 pub(crate) struct Gate {
-    pub(crate) policy: WitsockPolicy,
+    pub(crate) policy: Policy,
     on_denial: Option<DenialHook>,
 }
 
 impl WitsockCtx {
     /// A context enforcing `policy`.
-    pub fn new(policy: WitsockPolicy) -> WitsockCtx {
+    pub fn new(policy: Policy) -> WitsockCtx {
         WitsockCtx {
             gate: Arc::new(Gate {
                 policy,
@@ -79,7 +79,7 @@ impl WitsockCtx {
     }
 
     /// The policy.
-    pub fn policy(&self) -> &WitsockPolicy {
+    pub fn policy(&self) -> &Policy {
         &self.gate.policy
     }
 
@@ -378,6 +378,8 @@ impl WitsockCtx {
                 SocketResource::new(socket, listener.domain, listener.ty, true, false);
             // The accepted socket's local name is the listener's.
             accepted.unix_binding = listener.unix_binding.clone();
+            // The kernel copies the listener's linger time to the socket.
+            accepted.shared.set_lingers(listener.shared.lingers());
             return Ok(Some((self.count(accepted), peer)));
         }
         // A flood of refused peers: the guest's call returns, as if none
@@ -555,6 +557,11 @@ impl WitsockCtx {
             _ => {}
         }
         resource.socket().set_option(option)?;
+        if let SocketOption::Linger(linger) = option {
+            resource
+                .shared
+                .set_lingers(linger.is_some_and(|time| !time.is_zero()));
+        }
         if matches!(
             option,
             SocketOption::ReusePort(_) | SocketOption::ReuseAddress(_)
@@ -864,10 +871,10 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::imports::Limits;
+    use crate::policy::Limits;
 
     /// A context under `policy` and the denials it reported.
-    fn recording(policy: WitsockPolicy) -> (WitsockCtx, Arc<Mutex<Vec<Denial>>>) {
+    fn recording(policy: Policy) -> (WitsockCtx, Arc<Mutex<Vec<Denial>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let ctx = WitsockCtx::new(policy).on_denial(DenialHook::new(move |denial| {
@@ -882,15 +889,14 @@ mod tests {
             max_backlog: 8,
             ..Limits::default()
         };
-        let ctx = WitsockCtx::new(WitsockPolicy::loopback().with_limits(limits));
+        let ctx = WitsockCtx::new(Policy::loopback().with_limits(limits));
         assert_eq!(ctx.backlog(4096), 8);
         assert_eq!(ctx.backlog(3), 3);
     }
 
     #[test]
     fn a_refused_connect_names_the_rules_and_what_would_allow_it() {
-        let policy =
-            WitsockPolicy::deny_all().allow_connect("127.0.0.1:1000-2000".parse().unwrap());
+        let policy = Policy::deny_all().allow_connect("127.0.0.1:1000-2000".parse().unwrap());
         let (mut ctx, seen) = recording(policy);
         let mut socket = ctx
             .create(Domain::Ipv4, Type::Stream, None, true)
@@ -924,7 +930,7 @@ mod tests {
             max_sockets: 1,
             ..Limits::default()
         };
-        let (mut ctx, seen) = recording(WitsockPolicy::loopback().with_limits(limits));
+        let (mut ctx, seen) = recording(Policy::loopback().with_limits(limits));
         let first = ctx
             .create(Domain::Ipv4, Type::Datagram, None, true)
             .expect("one");
@@ -944,7 +950,7 @@ mod tests {
 
     #[test]
     fn no_rule_at_all_means_no_ip_socket_and_says_so() {
-        let (mut ctx, seen) = recording(WitsockPolicy::deny_all());
+        let (mut ctx, seen) = recording(Policy::deny_all());
         let e = ctx
             .create(Domain::Ipv6, Type::Stream, None, true)
             .unwrap_err();
@@ -961,7 +967,7 @@ mod tests {
 
     #[test]
     fn a_guest_chosen_name_cannot_write_control_characters_to_the_host() {
-        let (ctx, seen) = recording(WitsockPolicy::loopback());
+        let (ctx, seen) = recording(Policy::loopback());
         assert!(ctx.check_lookup("evil\n\u{1b}[2Jname").is_err());
         let line = seen.lock().unwrap()[0].to_string();
         assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
@@ -970,7 +976,7 @@ mod tests {
 
     #[test]
     fn a_lookup_without_the_grant_is_a_denial() {
-        let (ctx, seen) = recording(WitsockPolicy::loopback());
+        let (ctx, seen) = recording(Policy::loopback());
         let e = ctx.check_lookup("example.com").unwrap_err();
         assert_eq!(e.code(), ErrorCode::AccessDenied);
         assert_eq!(seen.lock().unwrap()[0].grant, Some(Grant::NameLookup));

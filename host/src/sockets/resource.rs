@@ -2,8 +2,10 @@
 //! [`ResourceTable`](wasmtime::component::ResourceTable), and the pollable
 //! `subscribe` hands out.
 
+use std::mem::ManuallyDrop;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -76,7 +78,8 @@ impl SocketResource {
         SocketResource {
             shared: Arc::new(SharedSocket {
                 registration: OnceLock::new(),
-                socket,
+                socket: ManuallyDrop::new(socket),
+                lingers: AtomicBool::new(false),
             }),
             domain,
             ty,
@@ -108,12 +111,50 @@ impl std::fmt::Debug for SocketResource {
 
 /// The host socket, shared by the table entry and its pollables.
 ///
-/// The reactor registration is declared first so that it is dropped (and
+/// When the last holder lets go, the reactor registration is dropped (and
 /// the descriptor deregistered) before the socket closes the descriptor,
 /// whatever order a store drops its entries in.
 pub(crate) struct SharedSocket {
     registration: OnceLock<Option<AsyncFd<Descriptor>>>,
-    pub(crate) socket: witsock::Socket,
+    /// Closed in [`Drop`], after the registration.
+    pub(crate) socket: ManuallyDrop<witsock::Socket>,
+    /// A linger time is set: close(2) waits for the peer (even on a
+    /// non-blocking socket, on Linux).
+    lingers: AtomicBool,
+}
+
+impl SharedSocket {
+    /// Records whether the socket has a linger time now (`linger` set to
+    /// more than zero), which makes its close wait.
+    pub(crate) fn set_lingers(&self, lingers: bool) {
+        self.lingers.store(lingers, Ordering::Relaxed);
+    }
+
+    /// Whether the socket has a linger time.
+    pub(crate) fn lingers(&self) -> bool {
+        self.lingers.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for SharedSocket {
+    /// Closes the socket. One with a linger time, dropped on a tokio
+    /// runtime (an async run, or its store dropped there), is closed on a
+    /// blocking thread: its close waits up to the linger time for the
+    /// peer, which must not hold a worker that serves other guests.
+    /// Elsewhere it closes here, as a blocking close does natively.
+    fn drop(&mut self) {
+        drop(self.registration.take());
+        // SAFETY: `drop` runs once and nothing uses `self.socket` after
+        // this: it is taken out exactly once, here.
+        let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
+        if *self.lingers.get_mut() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                drop(runtime.spawn_blocking(move || drop(socket)));
+                return;
+            }
+        }
+        drop(socket);
+    }
 }
 
 /// The socket's descriptor, lent to the reactor. It does not own the

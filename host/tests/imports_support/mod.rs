@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use witsock_host::imports::{WitsockGuest, WitsockPolicy, WitsockRunOptions};
 use witsock_host::layout;
-use witsock_host::{AddressRule, RunOutcome, Stdio};
+use witsock_host::{AddressRule, Guest, Policy, RunOptions, RunOutcome, Stdio};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -60,8 +59,8 @@ fn build_guest(manifest: &Path, package: &str, features: &str, artifact: &str) -
 }
 
 /// The guest suite built with `--features witsock/imports`.
-pub fn guest_suite() -> &'static WitsockGuest {
-    static GUEST: OnceLock<WitsockGuest> = OnceLock::new();
+pub fn guest_suite() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
         let path = build_guest(
             &workspace().join("guest-tests/Cargo.toml"),
@@ -69,13 +68,13 @@ pub fn guest_suite() -> &'static WitsockGuest {
             layout::IMPORTS_FEATURE,
             layout::GUEST_SUITE,
         );
-        WitsockGuest::load(&path).expect("the guest suite loads")
+        Guest::load(&path).expect("the guest suite loads")
     })
 }
 
 /// The probe guest of `host/tests/guests/witsock-probe`.
-pub fn probe() -> &'static WitsockGuest {
-    static GUEST: OnceLock<WitsockGuest> = OnceLock::new();
+pub fn probe() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
         let path = build_guest(
             &workspace().join("host/tests/guests/witsock-probe/Cargo.toml"),
@@ -83,23 +82,23 @@ pub fn probe() -> &'static WitsockGuest {
             "",
             "witsock-probe",
         );
-        WitsockGuest::load(&path).expect("the probe loads")
+        Guest::load(&path).expect("the probe loads")
     })
 }
 
 /// Runs the probe with `args` under `policy`, capturing its output.
-pub fn run_probe(policy: WitsockPolicy, args: &[&str]) -> RunOutcome {
+pub fn run_probe(policy: Policy, args: &[&str]) -> RunOutcome {
     run_probe_with(
-        WitsockRunOptions {
-            witsock: policy,
-            ..WitsockRunOptions::default()
+        RunOptions {
+            policy,
+            ..RunOptions::default()
         },
         args,
     )
 }
 
 /// Runs the probe with `args` and `options`, capturing its output.
-pub fn run_probe_with(mut options: WitsockRunOptions, args: &[&str]) -> RunOutcome {
+pub fn run_probe_with(mut options: RunOptions, args: &[&str]) -> RunOutcome {
     options.args = args.iter().map(|a| a.to_string()).collect();
     options.stdout = Stdio::Capture;
     options.stderr = Stdio::Capture;

@@ -110,6 +110,9 @@ fn main() {
         ["sleep", secs] => report("sleep", sleep(count(secs) as u64)),
         ["block", call] => report("block", block(call)),
         ["echo-client", addr, message] => report("echo-client", echo_once(ip(addr), message)),
+        ["linger-close", addr, secs] => {
+            report("linger-close", linger_close(ip(addr), count(secs) as u64))
+        }
         ["unix-dgram-spray", prefix, name, server, k] => report(
             "unix-dgram-spray",
             unix_dgram_spray(prefix, name, server, count(k)),
@@ -1110,6 +1113,27 @@ fn echo_once(addr: SocketAddr, message: &str) -> witsock::Result<String> {
         "ok sent {sent} received {}",
         String::from_utf8_lossy(&buf[..received])
     ))
+}
+
+/// Connects to `addr`, sets a linger time of `secs`, queues data until
+/// the peer's window and the send buffer are full, and closes: a close
+/// that waits for the peer to take it all.
+fn linger_close(addr: SocketAddr, secs: u64) -> witsock::Result<String> {
+    let socket = Socket::new(domain(&addr), Type::Stream, None)?;
+    socket.connect(&addr.into())?;
+    socket.set_option(SocketOption::Linger(Some(Duration::from_secs(secs))))?;
+    socket.set_nonblocking(true)?;
+    let chunk = [7u8; 65536];
+    let mut queued = 0usize;
+    loop {
+        match socket.send(&chunk, SendFlags::EMPTY) {
+            Ok(n) => queued += n,
+            Err(e) if e.is_would_block() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    drop(socket);
+    Ok(format!("ok queued {queued}"))
 }
 
 /// Binds `k` datagram sockets `{prefix}{i}/{name}`, sends a ping from each

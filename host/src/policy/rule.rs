@@ -1,10 +1,4 @@
-//! What a guest may do on the network: allow-lists of addresses to bind
-//! and to talk to, and whether it may resolve names. Everything else is
-//! denied, and a policy without any rule turns TCP and UDP off entirely.
-//!
-//! # Rules
-//!
-//! A rule is `ADDRESS[/PREFIX]:PORTS`:
+//! Address rules: `ADDRESS[/PREFIX]:PORTS`.
 //!
 //! - `ADDRESS` is an IPv4 address, or an IPv6 address in brackets
 //!   (`[::1]`); `/PREFIX` widens it to a network (`127.0.0.0/8`,
@@ -15,34 +9,10 @@
 //!
 //! IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) are checked as the IPv4
 //! address they stand for.
-//!
-//! # What each rule allows
-//!
-//! wasmtime-wasi asks the policy about every address a guest uses
-//! ([`SocketAddrUse`]). The answers:
-//!
-//! | use | allowed when |
-//! |-----|--------------|
-//! | TCP or UDP bind | a bind rule matches the address. Binding the unspecified address (`0.0.0.0` or `::`) on port 0 is also allowed when a connect rule of that family exists: that is the implicit bind a connect or first send makes. |
-//! | TCP listen | a bind rule matches the address the socket is bound to, with the port it actually has: listening on a port the system picked needs a rule covering that port (`*` or a range), not only port 0. |
-//! | TCP accept | always: the listen was checked. |
-//! | TCP connect, UDP send | a connect rule matches the remote address. |
-//! | UDP receive | a connect rule matches the sender; other datagrams are dropped unseen. |
-//!
-//! # Socket quotas
-//!
-//! A guest holds at most [`max_sockets`](Policy::max_sockets) sockets at
-//! once (1024 by default); creating or accepting one more is
-//! `new-socket-limit`. wasmtime-wasi 48 does not consult the embedder when
-//! a socket is created, so the host wraps the functions that create them
-//! (see `wasi_quota.rs`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
-
-use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi::WasiCtxBuilder;
 
 /// A set of addresses: a network and a port range. Parse one from
 /// `ADDRESS[/PREFIX]:PORTS` (see the [module docs](self)).
@@ -74,6 +44,43 @@ impl AddressRule {
             first_port,
             last_port,
         })
+    }
+
+    /// Every IPv4 address, every port (`0.0.0.0/0:*`).
+    pub const ANY_IPV4: AddressRule = AddressRule {
+        network: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        prefix_len: 0,
+        first_port: 0,
+        last_port: u16::MAX,
+    };
+
+    /// Every IPv6 address, every port (`[::]/0:*`).
+    pub const ANY_IPV6: AddressRule = AddressRule {
+        network: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        prefix_len: 0,
+        first_port: 0,
+        last_port: u16::MAX,
+    };
+
+    /// The unspecified address of a family on port 0 only: the bind a
+    /// client makes before it connects or sends.
+    pub fn client_bind(ipv4: bool) -> AddressRule {
+        let network = if ipv4 {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
+        AddressRule {
+            network,
+            prefix_len: if ipv4 { 32 } else { 128 },
+            first_port: 0,
+            last_port: 0,
+        }
+    }
+
+    /// Whether the rule covers its whole family and every port.
+    pub fn is_everything(&self) -> bool {
+        self.prefix_len == 0 && self.first_port == 0 && self.last_port == u16::MAX
     }
 
     /// Whether `addr` is in this rule's network and port range.
@@ -244,145 +251,6 @@ fn parse_ports(ports: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// What a guest may do on the network. The default denies everything.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Policy {
-    bind: Vec<AddressRule>,
-    connect: Vec<AddressRule>,
-    ip_name_lookup: bool,
-    max_sockets: usize,
-}
-
-impl Default for Policy {
-    /// No rules, no name lookup, at most
-    /// [`DEFAULT_MAX_SOCKETS`](Policy::DEFAULT_MAX_SOCKETS) sockets.
-    fn default() -> Policy {
-        Policy {
-            bind: Vec::new(),
-            connect: Vec::new(),
-            ip_name_lookup: false,
-            max_sockets: Policy::DEFAULT_MAX_SOCKETS,
-        }
-    }
-}
-
-impl Policy {
-    /// How many sockets a guest may hold at once unless told otherwise.
-    pub const DEFAULT_MAX_SOCKETS: usize = 1024;
-
-    /// Sets how many sockets the guest may hold at once: one more is
-    /// `new-socket-limit` (see [Socket quotas](self#socket-quotas)).
-    pub fn with_max_sockets(mut self, max: usize) -> Policy {
-        self.max_sockets = max;
-        self
-    }
-
-    /// How many sockets the guest may hold at once.
-    pub fn max_sockets(&self) -> usize {
-        self.max_sockets
-    }
-
-    /// No network at all: TCP, UDP and name lookup are off.
-    pub fn deny_all() -> Policy {
-        Policy::default()
-    }
-
-    /// Loopback only, every port: bind and talk to 127.0.0.0/8 and
-    /// `[::1]`. No name lookup. What the conformance suite runs under.
-    pub fn loopback() -> Policy {
-        let rules = [
-            AddressRule::new(Ipv4Addr::LOCALHOST.into(), 8, 0, u16::MAX),
-            AddressRule::new(Ipv6Addr::LOCALHOST.into(), 128, 0, u16::MAX),
-        ];
-        let mut policy = Policy::deny_all();
-        for rule in rules.into_iter().flatten() {
-            policy = policy.allow_bind(rule).allow_connect(rule);
-        }
-        policy
-    }
-
-    /// Also allows binding and listening on the addresses of `rule`.
-    pub fn allow_bind(mut self, rule: AddressRule) -> Policy {
-        self.bind.push(rule);
-        self
-    }
-
-    /// Also allows connecting and sending to, and receiving datagrams
-    /// from, the addresses of `rule`.
-    pub fn allow_connect(mut self, rule: AddressRule) -> Policy {
-        self.connect.push(rule);
-        self
-    }
-
-    /// Allows or denies `wasi:sockets/ip-name-lookup`.
-    pub fn allow_ip_name_lookup(mut self, allow: bool) -> Policy {
-        self.ip_name_lookup = allow;
-        self
-    }
-
-    /// The bind rules.
-    pub fn bind_rules(&self) -> &[AddressRule] {
-        &self.bind
-    }
-
-    /// The connect rules.
-    pub fn connect_rules(&self) -> &[AddressRule] {
-        &self.connect
-    }
-
-    /// Whether name lookup is allowed.
-    pub fn allows_ip_name_lookup(&self) -> bool {
-        self.ip_name_lookup
-    }
-
-    /// Whether TCP and UDP are on: some rule exists.
-    pub fn allows_sockets(&self) -> bool {
-        !self.bind.is_empty() || !self.connect.is_empty()
-    }
-
-    /// Whether the guest may use `addr` for `use_` (the table in the
-    /// [module docs](self)).
-    pub fn permits(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
-        let any = |rules: &[AddressRule]| rules.iter().any(|rule| rule.matches(addr));
-        match use_ {
-            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
-                any(&self.bind) || (self.is_implicit_bind(addr))
-            }
-            SocketAddrUse::TcpListen => any(&self.bind),
-            SocketAddrUse::TcpAccept => true,
-            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
-                any(&self.connect)
-            }
-        }
-    }
-
-    /// `addr` is the unspecified address on port 0, which a connect or a
-    /// first send binds implicitly, and the guest may connect somewhere in
-    /// that family.
-    fn is_implicit_bind(&self, addr: SocketAddr) -> bool {
-        addr.ip().is_unspecified()
-            && addr.port() == 0
-            && self
-                .connect
-                .iter()
-                .any(|rule| rule.is_ipv4() == addr.is_ipv4())
-    }
-
-    /// Configures `builder` to enforce this policy.
-    pub fn apply(&self, builder: &mut WasiCtxBuilder) {
-        let sockets = self.allows_sockets();
-        builder
-            .allow_tcp(sockets)
-            .allow_udp(sockets)
-            .allow_ip_name_lookup(self.ip_name_lookup);
-        let policy = self.clone();
-        builder.socket_addr_check(move |addr, use_| {
-            let allowed = policy.permits(addr, use_);
-            Box::pin(std::future::ready(allowed))
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,74 +332,5 @@ mod tests {
         let everything = rule("0.0.0.0/0:*");
         assert!(everything.matches(addr("8.8.8.8:53")));
         assert!(!everything.matches(addr("[2001:db8::1]:53")));
-    }
-
-    #[test]
-    fn the_default_policy_denies_everything() {
-        let policy = Policy::deny_all();
-        assert!(!policy.allows_sockets());
-        assert!(!policy.allows_ip_name_lookup());
-        for use_ in [
-            SocketAddrUse::TcpBind,
-            SocketAddrUse::TcpListen,
-            SocketAddrUse::TcpConnect,
-            SocketAddrUse::UdpBind,
-            SocketAddrUse::UdpSend,
-            SocketAddrUse::UdpReceive,
-        ] {
-            assert!(!policy.permits(addr("127.0.0.1:80"), use_), "{use_:?}");
-            assert!(!policy.permits(addr("0.0.0.0:0"), use_), "{use_:?}");
-        }
-    }
-
-    #[test]
-    fn connect_rules_allow_the_implicit_bind_of_their_family_only() {
-        let policy = Policy::deny_all().allow_connect(rule("127.0.0.1:8080"));
-        assert!(policy.allows_sockets());
-        assert!(policy.permits(addr("127.0.0.1:8080"), SocketAddrUse::TcpConnect));
-        assert!(!policy.permits(addr("127.0.0.1:8081"), SocketAddrUse::TcpConnect));
-        assert!(policy.permits(addr("0.0.0.0:0"), SocketAddrUse::TcpBind));
-        assert!(policy.permits(addr("0.0.0.0:0"), SocketAddrUse::UdpBind));
-        assert!(!policy.permits(addr("[::]:0"), SocketAddrUse::TcpBind));
-        assert!(!policy.permits(addr("0.0.0.0:8080"), SocketAddrUse::TcpBind));
-        assert!(!policy.permits(addr("127.0.0.1:0"), SocketAddrUse::TcpBind));
-        // Bound implicitly, the socket still may not listen.
-        assert!(!policy.permits(addr("0.0.0.0:41000"), SocketAddrUse::TcpListen));
-    }
-
-    #[test]
-    fn bind_rules_allow_bind_and_listen_not_connect() {
-        let policy = Policy::deny_all().allow_bind(rule("127.0.0.1:*"));
-        assert!(policy.permits(addr("127.0.0.1:0"), SocketAddrUse::TcpBind));
-        assert!(policy.permits(addr("127.0.0.1:41000"), SocketAddrUse::TcpListen));
-        assert!(policy.permits(addr("127.0.0.1:5353"), SocketAddrUse::UdpBind));
-        assert!(policy.permits(addr("10.1.2.3:5000"), SocketAddrUse::TcpAccept));
-        assert!(!policy.permits(addr("127.0.0.2:0"), SocketAddrUse::TcpBind));
-        assert!(!policy.permits(addr("0.0.0.0:0"), SocketAddrUse::TcpListen));
-        assert!(!policy.permits(addr("127.0.0.1:80"), SocketAddrUse::TcpConnect));
-        assert!(!policy.permits(addr("127.0.0.1:80"), SocketAddrUse::UdpSend));
-        assert!(!policy.permits(addr("127.0.0.1:80"), SocketAddrUse::UdpReceive));
-    }
-
-    #[test]
-    fn the_loopback_policy_covers_both_loopbacks() {
-        let policy = Policy::loopback();
-        for a in ["127.0.0.1:0", "127.3.2.1:65535", "[::1]:0", "[::1]:443"] {
-            for use_ in [
-                SocketAddrUse::TcpBind,
-                SocketAddrUse::TcpListen,
-                SocketAddrUse::TcpConnect,
-                SocketAddrUse::UdpBind,
-                SocketAddrUse::UdpSend,
-                SocketAddrUse::UdpReceive,
-            ] {
-                assert!(policy.permits(addr(a), use_), "{a} {use_:?}");
-            }
-        }
-        for a in ["10.0.0.1:80", "[::2]:80", "[fe80::1]:80", "192.168.1.1:0"] {
-            assert!(!policy.permits(addr(a), SocketAddrUse::TcpConnect), "{a}");
-            assert!(!policy.permits(addr(a), SocketAddrUse::TcpBind), "{a}");
-        }
-        assert!(!policy.allows_ip_name_lookup());
     }
 }

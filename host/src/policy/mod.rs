@@ -1,30 +1,42 @@
-//! What a guest may do through the witsock imports. The default denies
-//! every address and path; quotas always apply.
+//! What a guest may do on the network: one policy for every interface a
+//! guest imports (wasi:sockets and the witsock imports), enforced by the
+//! host's socket layer ([`crate::sockets`]) with one vocabulary. The
+//! default denies everything; quotas always apply.
 //!
 //! # Addresses
 //!
 //! Without any address rule the guest has no TCP or UDP socket at all
-//! (`create` is `access-denied`), as a wasi:sockets guest under the same
-//! rules. Otherwise each use of an IP address is checked against its own
-//! allow-list of
-//! [`AddressRule`]s (`ADDRESS[/PREFIX]:PORTS`, parsed by
-//! [`crate::policy`]), before anything reaches the network:
+//! (creating one is `access-denied`). Otherwise each use of an IP address
+//! is checked against its own allow-list of [`AddressRule`]s
+//! (`ADDRESS[/PREFIX]:PORTS`, see [`rule`]) before anything reaches the
+//! network:
 //!
 //! | use | list | refused how |
 //! |-----|------|-------------|
-//! | `bind` (and `listen` on an unbound socket, as the unspecified address, port 0) | bind | `access-denied` |
-//! | TCP `start-connect` | connect | `access-denied`; no SYN is sent |
-//! | TCP `try-accept` | accept (the peer) | the connection is closed unseen |
-//! | UDP `send-to`, `send-batch`, `start-connect` | send (the destination) | `access-denied`; nothing is sent |
-//! | UDP receives | receive (the sender) | the datagram is dropped unseen |
+//! | bind (and `listen` on an unbound socket, as the unspecified address, port 0) | bind | `access-denied` |
+//! | `listen` | bind, with the port the socket actually has: a port the system picked needs a rule covering it (`*` or a range), not only port 0 | `access-denied` |
+//! | TCP connect | connect | `access-denied`; no SYN is sent |
+//! | TCP accept (the peer) | accept: any peer until the first accept rule | the connection is closed unseen |
+//! | UDP send, UDP connect (the destination) | send | `access-denied`; nothing is sent |
+//! | UDP receive (the sender) | receive | the datagram is dropped unseen |
+//!
+//! The words of the CLI (and of wasmtime's) are built from these lists:
+//! [`allow_bind`](Policy::allow_bind) is the bind list;
+//! [`allow_connect`](Policy::allow_connect) is connecting, sending to and
+//! receiving from the rule's addresses, with the bind a client makes first
+//! (its family's unspecified address, port 0). The finer methods
+//! ([`allow_tcp_connect`](Policy::allow_tcp_connect),
+//! [`allow_accept`](Policy::allow_accept),
+//! [`allow_udp_send`](Policy::allow_udp_send),
+//! [`allow_udp_receive`](Policy::allow_udp_receive)) grant one use each.
 //!
 //! # Unix sockets
 //!
 //! Unix sockets exist for the guest only when granted: a directory
-//! ([`allow_unix_dir`](WitsockPolicy::allow_unix_dir)), an abstract-name
-//! prefix ([`allow_abstract_prefix`](WitsockPolicy::allow_abstract_prefix))
-//! or socket pairs ([`allow_socket_pairs`](WitsockPolicy::allow_socket_pairs)).
-//! Otherwise creating one is `unsupported`, as `capabilities` then says.
+//! ([`allow_unix_dir`](Policy::allow_unix_dir)), an abstract-name prefix
+//! ([`allow_abstract_prefix`](Policy::allow_abstract_prefix)) or socket
+//! pairs ([`allow_socket_pairs`](Policy::allow_socket_pairs)). Otherwise
+//! creating one is `unsupported`, as `capabilities` then says.
 //!
 //! A path is confined to the granted directories, each held open: the path
 //! must be absolute and start with a granted directory's path, and the rest
@@ -32,7 +44,7 @@
 //! the kernel is handed the descriptor the walk ended on, so nothing is
 //! resolved twice (see `sockets/unix_path.rs`). A world-writable
 //! directory (`/tmp`) is granted only when forced
-//! ([`allow_shared_unix_dir`](WitsockPolicy::allow_shared_unix_dir)).
+//! ([`allow_shared_unix_dir`](Policy::allow_shared_unix_dir)).
 //!
 //! # Options
 //!
@@ -43,27 +55,42 @@
 //!   port) onto a port no socket of this guest is bound to is done with
 //!   the sharing options off, so it fails with `address-in-use` where
 //!   another process holds the port
-//!   ([`allow_shared_ports`](WitsockPolicy::allow_shared_ports));
+//!   ([`allow_shared_ports`](Policy::allow_shared_ports));
 //! - joining a multicast group, which makes the host join it on the
-//!   network ([`allow_multicast`](WitsockPolicy::allow_multicast));
+//!   network ([`allow_multicast`](Policy::allow_multicast));
 //! - a linger time, which makes the host's close(2) wait for the peer
-//!   ([`allow_linger`](WitsockPolicy::allow_linger)); an abortive close
+//!   ([`allow_linger`](Policy::allow_linger)); an abortive close
 //!   (linger 0) is always allowed.
 //!
 //! Options outside the WIT cannot be reached at all.
 //!
 //! # Quotas
 //!
-//! [`Limits`]: sockets open at once (`too-many-sockets`, checked before a
-//! socket is created or a connection accepted), the listen backlog and the
-//! bytes the host buffers for one receive call (`invalid-argument` past
-//! either).
+//! [`Limits`]: sockets open at once (`too-many-sockets`, or
+//! `new-socket-limit` for a wasi:sockets guest, checked before a socket is
+//! created or a connection accepted), the listen backlog (a larger one is
+//! clamped to it, as the kernel clamps to `somaxconn`) and the bytes the
+//! host buffers for one receive call (`invalid-argument` past it).
+//!
+//! # wasmtime-wasi's wasi:sockets
+//!
+//! When wasmtime-wasi serves wasi:sockets instead (for comparison,
+//! [`WasiSockets::WasmtimeWasi`](crate::WasiSockets::WasmtimeWasi)), it
+//! asks this policy about each address ([`apply`](Policy::apply)) and the
+//! host counts its sockets against the same quota; Unix sockets, option
+//! grants, the backlog and per-call quotas and names granted one by one
+//! ([`allow_lookup_of`](Policy::allow_lookup_of)) are witsock's alone.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+pub mod rule;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::policy::{AddressRule, Policy};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::WasiCtxBuilder;
+
+pub use self::rule::{AddressRule, RuleError};
 use crate::sockets::unix_path::{self, ConfinedPath, GrantedDir, PathRefusal, PathUse};
 
 /// Quotas for one guest.
@@ -89,14 +116,14 @@ impl Default for Limits {
     }
 }
 
-/// What a guest may do through the witsock imports (see the
-/// [module docs](crate::imports::policy)). The default denies every
-/// address.
+/// What a guest may do on the network (see the [module docs](self)). The
+/// default denies everything.
 #[derive(Clone, Debug, Default)]
-pub struct WitsockPolicy {
+pub struct Policy {
     bind: Vec<AddressRule>,
     connect: Vec<AddressRule>,
-    accept: Vec<AddressRule>,
+    /// `None`: any peer (a listener needs a bind rule anyway).
+    accept: Option<Vec<AddressRule>>,
     send: Vec<AddressRule>,
     receive: Vec<AddressRule>,
     unix_dirs: Vec<GrantedDir>,
@@ -112,6 +139,9 @@ pub struct WitsockPolicy {
     /// Names the guest may look up without name lookup in general.
     lookup_names: Vec<String>,
 }
+
+/// The accept list of a policy without accept rules: every peer.
+const ANY_PEER: [AddressRule; 2] = [AddressRule::ANY_IPV4, AddressRule::ANY_IPV6];
 
 /// What an address is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,108 +171,82 @@ impl AddressUse {
     }
 }
 
-impl WitsockPolicy {
+impl Policy {
     /// Everything refused: no address, no Unix socket, no name lookup;
     /// default [`Limits`].
-    pub fn deny_all() -> WitsockPolicy {
-        WitsockPolicy::default()
+    pub fn deny_all() -> Policy {
+        Policy::default()
     }
 
     /// Loopback only, every port, for every use: 127.0.0.0/8 and `[::1]`.
-    pub fn loopback() -> WitsockPolicy {
-        let rules = [
-            AddressRule::new(Ipv4Addr::LOCALHOST.into(), 8, 0, u16::MAX),
-            AddressRule::new(Ipv6Addr::LOCALHOST.into(), 128, 0, u16::MAX),
-        ];
-        let mut policy = WitsockPolicy::deny_all();
-        for rule in rules.into_iter().flatten() {
+    /// No name lookup. What the conformance suite runs under.
+    pub fn loopback() -> Policy {
+        let rules = ["127.0.0.0/8:*", "[::1]:*"];
+        let mut policy = Policy::deny_all();
+        for rule in rules {
+            let rule: AddressRule = rule.parse().expect("a loopback rule");
             policy = policy.allow_bind(rule).allow_peer(rule);
         }
         policy
     }
 
-    /// The same rights as a wasi:sockets [`Policy`]: its bind rules for
-    /// binding, its connect rules for connecting and for sending and
-    /// receiving datagrams, any peer for accepting (wasmtime-wasi checks
-    /// the listen, not the peers), its name lookup.
-    pub fn from_wasi_policy(policy: &Policy) -> WitsockPolicy {
-        let mut out = WitsockPolicy::deny_all()
-            .allow_name_lookup(policy.allows_ip_name_lookup())
-            .with_limits(Limits {
-                max_sockets: policy.max_sockets(),
-                ..Limits::default()
-            });
-        for &rule in policy.bind_rules() {
-            out = out.allow_bind(rule);
-        }
-        for &rule in policy.connect_rules() {
-            out = out.allow_connect(rule).allow_udp_peer(rule);
-        }
-        // The implicit bind a connect or first send makes, which
-        // wasi:sockets guests also make explicitly (a UDP socket must be
-        // bound before it streams), in each family the guest may connect in.
-        for ipv4 in [true, false] {
-            if policy
-                .connect_rules()
-                .iter()
-                .any(|rule| rule.is_ipv4() == ipv4)
-            {
-                out = out.allow_client_bind(ipv4);
-            }
-        }
-        // A listener accepts any peer once the guest has network at all.
-        if policy.allows_sockets() {
-            for rule in [
-                AddressRule::new(Ipv4Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
-                AddressRule::new(Ipv6Addr::UNSPECIFIED.into(), 0, 0, u16::MAX),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                out = out.allow_accept(rule);
-            }
-        }
-        out
-    }
-
-    /// Also allows binding to the addresses of `rule`.
-    pub fn allow_bind(mut self, rule: AddressRule) -> WitsockPolicy {
+    /// Also allows binding to, and listening on, the addresses of `rule`
+    /// (`--allow-bind`).
+    pub fn allow_bind(mut self, rule: AddressRule) -> Policy {
         self.bind.push(rule);
         self
     }
 
+    /// Also allows talking to the addresses of `rule` (`--allow-connect`):
+    /// connecting stream sockets, sending datagrams to and receiving them
+    /// from them, and the bind a client of that family makes first (its
+    /// unspecified address, port 0).
+    pub fn allow_connect(self, rule: AddressRule) -> Policy {
+        self.allow_tcp_connect(rule)
+            .allow_udp_peer(rule)
+            .allow_client_bind(rule.is_ipv4())
+    }
+
     /// Also allows connecting stream sockets to the addresses of `rule`.
-    pub fn allow_connect(mut self, rule: AddressRule) -> WitsockPolicy {
+    pub fn allow_tcp_connect(mut self, rule: AddressRule) -> Policy {
         self.connect.push(rule);
         self
     }
 
-    /// Also allows accepting connections from peers in `rule`.
-    pub fn allow_accept(mut self, rule: AddressRule) -> WitsockPolicy {
-        self.accept.push(rule);
+    /// Also allows accepting connections from peers in `rule`. Until the
+    /// first accept rule every peer is accepted; from it on, only those
+    /// the accept rules name.
+    pub fn allow_accept(mut self, rule: AddressRule) -> Policy {
+        self.accept.get_or_insert_with(Vec::new).push(rule);
+        self
+    }
+
+    /// Accepts no peer at all, until an accept rule names some.
+    pub fn accept_no_peer(mut self) -> Policy {
+        self.accept = Some(Vec::new());
         self
     }
 
     /// Also allows sending datagrams to the addresses of `rule`.
-    pub fn allow_udp_send(mut self, rule: AddressRule) -> WitsockPolicy {
+    pub fn allow_udp_send(mut self, rule: AddressRule) -> Policy {
         self.send.push(rule);
         self
     }
 
     /// Also allows receiving datagrams from the addresses of `rule`.
-    pub fn allow_udp_receive(mut self, rule: AddressRule) -> WitsockPolicy {
+    pub fn allow_udp_receive(mut self, rule: AddressRule) -> Policy {
         self.receive.push(rule);
         self
     }
 
     /// Sending datagrams to, and receiving them from, `rule`.
-    pub fn allow_udp_peer(self, rule: AddressRule) -> WitsockPolicy {
+    pub fn allow_udp_peer(self, rule: AddressRule) -> Policy {
         self.allow_udp_send(rule).allow_udp_receive(rule)
     }
 
     /// Every use but binding: connecting, accepting, sending and receiving
     /// datagrams.
-    pub fn allow_peer(self, rule: AddressRule) -> WitsockPolicy {
+    pub fn allow_peer(self, rule: AddressRule) -> Policy {
         self.allow_connect(rule)
             .allow_accept(rule)
             .allow_udp_peer(rule)
@@ -256,23 +260,23 @@ impl WitsockPolicy {
     /// world-writable (as `/tmp` is: a grant reaches the whole subtree, so
     /// it would reach every user's sockets there; grant a private
     /// directory, or force it with
-    /// [`allow_shared_unix_dir`](WitsockPolicy::allow_shared_unix_dir)); on
+    /// [`allow_shared_unix_dir`](Policy::allow_shared_unix_dir)); on
     /// systems without `/proc/self/fd`, where paths cannot be pinned.
-    pub fn allow_unix_dir(self, dir: impl AsRef<Path>) -> std::io::Result<WitsockPolicy> {
+    pub fn allow_unix_dir(self, dir: impl AsRef<Path>) -> std::io::Result<Policy> {
         self.grant_unix_dir(dir.as_ref(), false)
     }
 
     /// Grants Unix socket paths inside `dir` like
-    /// [`allow_unix_dir`](WitsockPolicy::allow_unix_dir), even when it is
+    /// [`allow_unix_dir`](Policy::allow_unix_dir), even when it is
     /// world-writable.
     ///
     /// # Errors
     /// As for `allow_unix_dir`, but for being world-writable.
-    pub fn allow_shared_unix_dir(self, dir: impl AsRef<Path>) -> std::io::Result<WitsockPolicy> {
+    pub fn allow_shared_unix_dir(self, dir: impl AsRef<Path>) -> std::io::Result<Policy> {
         self.grant_unix_dir(dir.as_ref(), true)
     }
 
-    fn grant_unix_dir(mut self, dir: &Path, shared: bool) -> std::io::Result<WitsockPolicy> {
+    fn grant_unix_dir(mut self, dir: &Path, shared: bool) -> std::io::Result<Policy> {
         self.unix_dirs.push(GrantedDir::open(dir, shared)?);
         Ok(self)
     }
@@ -280,46 +284,47 @@ impl WitsockPolicy {
     /// Grants Linux abstract Unix names that start with `prefix` (the
     /// empty prefix grants every name, and the unnamed bind that picks
     /// one). Turns Unix sockets on.
-    pub fn allow_abstract_prefix(mut self, prefix: impl Into<Vec<u8>>) -> WitsockPolicy {
+    pub fn allow_abstract_prefix(mut self, prefix: impl Into<Vec<u8>>) -> Policy {
         self.abstract_prefixes.push(prefix.into());
         self
     }
 
     /// Allows or denies `socket-pair` (connected pairs touch no name).
     /// Turns Unix sockets on when allowed.
-    pub fn allow_socket_pairs(mut self, allow: bool) -> WitsockPolicy {
+    pub fn allow_socket_pairs(mut self, allow: bool) -> Policy {
         self.socket_pairs = allow;
         self
     }
 
-    /// Allows or denies `resolve`.
-    pub fn allow_name_lookup(mut self, allow: bool) -> WitsockPolicy {
+    /// Allows or denies name lookup (`resolve`, and wasi:sockets'
+    /// `ip-name-lookup`).
+    pub fn allow_name_lookup(mut self, allow: bool) -> Policy {
         self.name_lookup = allow;
         self
     }
 
     /// Allows or denies joining multicast groups.
-    pub fn allow_multicast(mut self, allow: bool) -> WitsockPolicy {
+    pub fn allow_multicast(mut self, allow: bool) -> Policy {
         self.multicast = allow;
         self
     }
 
     /// Allows or denies sharing ports the guest does not hold through
     /// `reuse-port` (and `reuse-address` on datagram sockets).
-    pub fn allow_shared_ports(mut self, allow: bool) -> WitsockPolicy {
+    pub fn allow_shared_ports(mut self, allow: bool) -> Policy {
         self.shared_ports = allow;
         self
     }
 
     /// Allows linger times up to `max` (zero, the default, allows only an
     /// abortive close).
-    pub fn allow_linger(mut self, max: Duration) -> WitsockPolicy {
+    pub fn allow_linger(mut self, max: Duration) -> Policy {
         self.max_linger = max;
         self
     }
 
     /// Sets the quotas.
-    pub fn with_limits(mut self, limits: Limits) -> WitsockPolicy {
+    pub fn with_limits(mut self, limits: Limits) -> Policy {
         self.limits = limits;
         self
     }
@@ -330,17 +335,12 @@ impl WitsockPolicy {
     }
 
     /// Whether the guest may create TCP and UDP sockets: some address rule
-    /// exists (as for wasi:sockets guests).
+    /// exists.
     pub fn allows_ip_sockets(&self) -> bool {
-        [
-            &self.bind,
-            &self.connect,
-            &self.accept,
-            &self.send,
-            &self.receive,
-        ]
-        .iter()
-        .any(|rules| !rules.is_empty())
+        let accept = self.accept.as_deref().unwrap_or_default();
+        [&self.bind, &self.connect, accept, &self.send, &self.receive]
+            .iter()
+            .any(|rules| !rules.is_empty())
     }
 
     /// Whether the guest has Unix sockets at all.
@@ -375,7 +375,7 @@ impl WitsockPolicy {
 
     /// Lets the guest look up `name` (compared without regard to case),
     /// whether or not it may look up names in general.
-    pub fn allow_lookup_of(mut self, name: &str) -> WitsockPolicy {
+    pub fn allow_lookup_of(mut self, name: &str) -> Policy {
         self.lookup_names
             .push(name.trim_end_matches('.').to_ascii_lowercase());
         self
@@ -390,31 +390,20 @@ impl WitsockPolicy {
                 .any(|granted| granted.eq_ignore_ascii_case(name.trim_end_matches('.')))
     }
 
-    /// Drops every accept rule: a listener then accepts only the peers
-    /// later rules name.
-    pub fn without_accept_rules(mut self) -> WitsockPolicy {
-        self.accept.clear();
-        self
-    }
-
     /// Lets the guest bind the unspecified address of a family on port 0,
     /// as a client does before it connects or sends.
-    pub fn allow_client_bind(self, ipv4: bool) -> WitsockPolicy {
-        let any: IpAddr = if ipv4 {
-            Ipv4Addr::UNSPECIFIED.into()
+    pub fn allow_client_bind(self, ipv4: bool) -> Policy {
+        let rule = AddressRule::client_bind(ipv4);
+        if self.bind.contains(&rule) {
+            self
         } else {
-            Ipv6Addr::UNSPECIFIED.into()
-        };
-        let full = if ipv4 { 32 } else { 128 };
-        match AddressRule::new(any, full, 0, 0) {
-            Some(rule) if !self.bind.contains(&rule) => self.allow_bind(rule),
-            _ => self,
+            self.allow_bind(rule)
         }
     }
 
     /// Turns TCP (`stream`) or UDP off whatever the rules say, as
     /// wasmtime's `-S tcp=n` and `-S udp=n` do.
-    pub fn allow_protocol(mut self, stream: bool, allow: bool) -> WitsockPolicy {
+    pub fn allow_protocol(mut self, stream: bool, allow: bool) -> Policy {
         self.protocols_off[usize::from(!stream)] = !allow;
         self
     }
@@ -447,7 +436,13 @@ impl WitsockPolicy {
             AddressUse::Receive,
         ]
         .iter()
-        .map(|&use_| format!("{} rules: {}", use_.list_name(), list(self.rules(use_))))
+        .map(|&use_| {
+            let rules = match use_ {
+                AddressUse::Accept if self.accept.is_none() => "any peer".to_string(),
+                _ => list(self.rules(use_)),
+            };
+            format!("{} rules: {rules}", use_.list_name())
+        })
         .collect();
         let dirs: Vec<String> = self
             .unix_dirs
@@ -496,7 +491,7 @@ impl WitsockPolicy {
         match use_ {
             AddressUse::Bind => &self.bind,
             AddressUse::Connect => &self.connect,
-            AddressUse::Accept => &self.accept,
+            AddressUse::Accept => self.accept.as_deref().unwrap_or(&ANY_PEER),
             AddressUse::Send => &self.send,
             AddressUse::Receive => &self.receive,
         }
@@ -505,15 +500,9 @@ impl WitsockPolicy {
     /// Whether every sender of the family of `addr` is allowed, so that
     /// receives need not look at senders.
     pub(crate) fn receives_from_anyone(&self, ipv4: bool) -> bool {
-        let any = if ipv4 {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        };
-        let everything = AddressRule::new(any, 0, 0, u16::MAX);
-        // A rule covering the whole family and every port: any rule equal
-        // to 0.0.0.0/0:* (or [::]/0:*) once canonical.
-        self.receive.iter().any(|rule| Some(*rule) == everything)
+        self.receive
+            .iter()
+            .any(|rule| rule.is_ipv4() == ipv4 && rule.is_everything())
     }
 
     /// Whether the abstract name `name` is granted.
@@ -521,6 +510,37 @@ impl WitsockPolicy {
         self.abstract_prefixes
             .iter()
             .any(|prefix| name.starts_with(prefix))
+    }
+
+    /// Configures `builder` to enforce this policy where wasmtime-wasi
+    /// serves wasi:sockets: TCP and UDP on when some address rule exists
+    /// (and the protocol is not turned off), name lookup, and each address
+    /// checked against its list as the [module docs](self) say (the host
+    /// counts wasmtime-wasi's sockets against the quota itself).
+    pub fn apply(&self, builder: &mut WasiCtxBuilder) {
+        let sockets = self.allows_ip_sockets();
+        builder
+            .allow_tcp(sockets && self.allows_protocol(true))
+            .allow_udp(sockets && self.allows_protocol(false))
+            .allow_ip_name_lookup(self.name_lookup);
+        let policy = self.clone();
+        builder.socket_addr_check(move |addr, use_| {
+            Box::pin(std::future::ready(policy.permits_wasi(addr, use_)))
+        });
+    }
+
+    /// Whether wasmtime-wasi may use `addr` for `use_`.
+    fn permits_wasi(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
+        let use_ = match use_ {
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind | SocketAddrUse::TcpListen => {
+                AddressUse::Bind
+            }
+            SocketAddrUse::TcpAccept => AddressUse::Accept,
+            SocketAddrUse::TcpConnect => AddressUse::Connect,
+            SocketAddrUse::UdpSend => AddressUse::Send,
+            SocketAddrUse::UdpReceive => AddressUse::Receive,
+        };
+        self.permits(addr, use_)
     }
 
     /// `path` resolved beneath a granted directory, to bind (`Create`) or
@@ -544,62 +564,106 @@ mod tests {
 
     #[test]
     fn the_default_policy_denies_every_use() {
-        let policy = WitsockPolicy::deny_all();
+        let policy = Policy::deny_all();
         for use_ in [
             AddressUse::Bind,
             AddressUse::Connect,
-            AddressUse::Accept,
             AddressUse::Send,
             AddressUse::Receive,
         ] {
             assert!(!policy.permits(addr("127.0.0.1:80"), use_), "{use_:?}");
         }
+        assert!(!policy.allows_ip_sockets());
         assert!(!policy.allows_unix_sockets());
         assert!(!policy.allows_name_lookup());
         assert!(!policy.allows_multicast());
         assert_eq!(policy.max_linger(), Duration::ZERO);
+        for use_ in [
+            SocketAddrUse::TcpBind,
+            SocketAddrUse::TcpListen,
+            SocketAddrUse::TcpConnect,
+            SocketAddrUse::UdpBind,
+            SocketAddrUse::UdpSend,
+            SocketAddrUse::UdpReceive,
+        ] {
+            assert!(!policy.permits_wasi(addr("127.0.0.1:80"), use_), "{use_:?}");
+            assert!(!policy.permits_wasi(addr("0.0.0.0:0"), use_), "{use_:?}");
+        }
     }
 
     #[test]
     fn each_list_allows_its_own_use_only() {
-        let policy = WitsockPolicy::deny_all()
+        let policy = Policy::deny_all()
             .allow_bind(rule("127.0.0.1:8000-8100"))
-            .allow_connect(rule("10.0.0.0/8:443"));
+            .allow_tcp_connect(rule("10.0.0.0/8:443"));
         assert!(policy.permits(addr("127.0.0.1:8050"), AddressUse::Bind));
         assert!(!policy.permits(addr("127.0.0.1:8101"), AddressUse::Bind));
         assert!(!policy.permits(addr("127.0.0.1:8050"), AddressUse::Connect));
         assert!(policy.permits(addr("10.2.3.4:443"), AddressUse::Connect));
         assert!(!policy.permits(addr("10.2.3.4:443"), AddressUse::Send));
-        assert!(!policy.permits(addr("10.2.3.4:443"), AddressUse::Accept));
+        assert!(!policy.permits(addr("10.2.3.4:443"), AddressUse::Receive));
+        assert!(!policy.permits(addr("0.0.0.0:0"), AddressUse::Bind));
     }
 
     #[test]
-    fn the_wasi_policy_maps_to_the_same_rights() {
-        let wasi = Policy::deny_all()
-            .allow_bind(rule("127.0.0.1:*"))
-            .allow_connect(rule("127.0.0.1:9000"));
-        let policy = WitsockPolicy::from_wasi_policy(&wasi);
-        assert!(policy.permits(addr("127.0.0.1:0"), AddressUse::Bind));
-        assert!(policy.permits(addr("127.0.0.1:9000"), AddressUse::Connect));
-        assert!(policy.permits(addr("127.0.0.1:9000"), AddressUse::Send));
-        assert!(policy.permits(addr("127.0.0.1:9000"), AddressUse::Receive));
-        assert!(!policy.permits(addr("127.0.0.1:9001"), AddressUse::Connect));
-        assert!(policy.permits(addr("192.0.2.1:5000"), AddressUse::Accept));
-        assert!(!WitsockPolicy::from_wasi_policy(&Policy::deny_all())
-            .permits(addr("127.0.0.1:1"), AddressUse::Accept));
-        // A connect rule grants the implicit bind of its family, and only it.
-        let client = WitsockPolicy::from_wasi_policy(
-            &Policy::deny_all().allow_connect(rule("127.0.0.1:9000")),
-        );
-        assert!(client.permits(addr("0.0.0.0:0"), AddressUse::Bind));
-        assert!(!client.permits(addr("0.0.0.0:80"), AddressUse::Bind));
-        assert!(!client.permits(addr("[::]:0"), AddressUse::Bind));
-        assert!(!client.permits(addr("127.0.0.1:0"), AddressUse::Bind));
+    fn connect_is_talking_to_the_rule_with_the_client_bind_of_its_family() {
+        let policy = Policy::deny_all().allow_connect(rule("127.0.0.1:9000"));
+        assert!(policy.allows_ip_sockets());
+        for use_ in [AddressUse::Connect, AddressUse::Send, AddressUse::Receive] {
+            assert!(policy.permits(addr("127.0.0.1:9000"), use_), "{use_:?}");
+            assert!(!policy.permits(addr("127.0.0.1:9001"), use_), "{use_:?}");
+        }
+        assert!(policy.permits(addr("0.0.0.0:0"), AddressUse::Bind));
+        assert!(!policy.permits(addr("0.0.0.0:80"), AddressUse::Bind));
+        assert!(!policy.permits(addr("[::]:0"), AddressUse::Bind));
+        assert!(!policy.permits(addr("127.0.0.1:0"), AddressUse::Bind));
+        // Bound implicitly, the socket still may not listen on its port.
+        assert!(!policy.permits_wasi(addr("0.0.0.0:41000"), SocketAddrUse::TcpListen));
+        assert!(policy.permits_wasi(addr("0.0.0.0:0"), SocketAddrUse::TcpBind));
+        assert!(policy.permits_wasi(addr("127.0.0.1:9000"), SocketAddrUse::UdpSend));
+    }
+
+    #[test]
+    fn listeners_accept_any_peer_until_an_accept_rule() {
+        let server = Policy::deny_all().allow_bind(rule("0.0.0.0:8080"));
+        assert!(server.permits(addr("192.0.2.1:5000"), AddressUse::Accept));
+        assert!(server.permits(addr("[2001:db8::1]:5000"), AddressUse::Accept));
+        assert!(server.permits_wasi(addr("192.0.2.1:5000"), SocketAddrUse::TcpAccept));
+        let narrowed = server.clone().allow_accept(rule("127.0.0.1:*"));
+        assert!(narrowed.permits(addr("127.0.0.1:5000"), AddressUse::Accept));
+        assert!(!narrowed.permits(addr("192.0.2.1:5000"), AddressUse::Accept));
+        assert!(!narrowed.permits_wasi(addr("192.0.2.1:5000"), SocketAddrUse::TcpAccept));
+        let closed = server.accept_no_peer();
+        assert!(!closed.permits(addr("127.0.0.1:5000"), AddressUse::Accept));
+        // Accepting grants no socket by itself.
+        assert!(!Policy::deny_all().allows_ip_sockets());
+    }
+
+    #[test]
+    fn the_loopback_policy_covers_both_loopbacks_for_every_use() {
+        let policy = Policy::loopback();
+        for a in ["127.0.0.1:0", "127.3.2.1:65535", "[::1]:0", "[::1]:443"] {
+            for use_ in [
+                AddressUse::Bind,
+                AddressUse::Connect,
+                AddressUse::Accept,
+                AddressUse::Send,
+                AddressUse::Receive,
+            ] {
+                assert!(policy.permits(addr(a), use_), "{a} {use_:?}");
+            }
+        }
+        for a in ["10.0.0.1:80", "[::2]:80", "[fe80::1]:80", "192.168.1.1:0"] {
+            assert!(!policy.permits(addr(a), AddressUse::Connect), "{a}");
+            assert!(!policy.permits(addr(a), AddressUse::Bind), "{a}");
+            assert!(!policy.permits(addr(a), AddressUse::Accept), "{a}");
+        }
+        assert!(!policy.allows_name_lookup());
     }
 
     #[test]
     fn receiving_from_anyone_needs_a_rule_for_the_whole_family() {
-        let narrow = WitsockPolicy::loopback();
+        let narrow = Policy::loopback();
         assert!(!narrow.receives_from_anyone(true));
         let wide = narrow.allow_udp_receive(rule("0.0.0.0/0:*"));
         assert!(wide.receives_from_anyone(true));
@@ -608,12 +672,12 @@ mod tests {
 
     #[test]
     fn abstract_names_need_a_granted_prefix() {
-        let policy = WitsockPolicy::deny_all().allow_abstract_prefix("app-");
+        let policy = Policy::deny_all().allow_abstract_prefix("app-");
         assert!(policy.allows_unix_sockets());
         assert!(policy.permits_abstract(b"app-1"));
         assert!(!policy.permits_abstract(b"other"));
         assert!(!policy.permits_abstract(b""));
-        assert!(WitsockPolicy::deny_all()
+        assert!(Policy::deny_all()
             .allow_abstract_prefix("")
             .permits_abstract(b""));
     }
