@@ -96,6 +96,14 @@ option_names! {
     MulticastHopsV6 = "multicast-hops-v6", "IPV6_MULTICAST_HOPS";
     /// IPV6_MULTICAST_LOOP (bool). IPv6 datagram sockets.
     MulticastLoopV6 = "multicast-loop-v6", "IPV6_MULTICAST_LOOP";
+    /// TCP_CORK (TCP_NOPUSH on macOS) (bool). Stream sockets.
+    Cork = "cork", "TCP_CORK";
+    /// TCP_USER_TIMEOUT (Linux). Stream sockets.
+    UserTimeout = "user-timeout", "TCP_USER_TIMEOUT";
+    /// TCP_NOTSENT_LOWAT. Stream sockets.
+    NotSentLowWater = "not-sent-low-water", "TCP_NOTSENT_LOWAT";
+    /// IP_TOS or IPV6_TCLASS.
+    TrafficClass = "traffic-class", "IP_TOS/IPV6_TCLASS";
     /// IP_ADD_MEMBERSHIP (write only). IPv4 datagram sockets.
     JoinMulticastV4 = "join-multicast-v4", "IP_ADD_MEMBERSHIP";
     /// IP_DROP_MEMBERSHIP (write only). IPv4 datagram sockets.
@@ -126,7 +134,8 @@ impl OptionName {
 
     /// Whether the option exists on an IP socket of `domain` and `ty`, as
     /// `option-name` in `wit/types.wit` says: the TCP options (keep-alive
-    /// and its timers, `linger`, `no-delay`, `defer-accept`) on stream
+    /// and its timers, `linger`, `no-delay`, `defer-accept`, `cork`,
+    /// `user-timeout`, `not-sent-low-water`) on stream
     /// sockets, `broadcast` and the multicast options on datagram sockets,
     /// the `-v4` options on IPv4 sockets and `ipv6-only` and the `-v6`
     /// options on IPv6 sockets; the rest on every IP socket. Elsewhere the
@@ -147,7 +156,10 @@ impl OptionName {
                     | O::KeepAliveCount
                     | O::Linger
                     | O::NoDelay
-                    | O::DeferAccept => stream,
+                    | O::DeferAccept
+                    | O::Cork
+                    | O::UserTimeout
+                    | O::NotSentLowWater => stream,
                     O::Broadcast => datagram,
                     O::MulticastTtlV4
                     | O::MulticastLoopV4
@@ -166,7 +178,8 @@ impl OptionName {
                     | O::SendTimeout
                     | O::Error
                     | O::SocketType
-                    | O::HopLimit => true,
+                    | O::HopLimit
+                    | O::TrafficClass => true,
                 }
             }
         }
@@ -186,6 +199,13 @@ pub const MAX_KEEPALIVE_SECS: u64 = 32767;
 pub const MAX_KEEPALIVE_COUNT: u32 = 127;
 /// The largest buffer size accepted (the kernel takes an `int`).
 pub const MAX_BUFFER_SIZE: usize = i32::MAX as usize;
+/// The largest TCP_USER_TIMEOUT, in milliseconds (the kernel takes an
+/// `int`).
+pub const MAX_USER_TIMEOUT_MILLIS: u64 = i32::MAX as u64;
+/// The largest TCP_NOTSENT_LOWAT (the kernel reads it back as an `int`).
+pub const MAX_NOT_SENT_LOW_WATER: u32 = i32::MAX as u32;
+/// The ECN bits of a traffic class, which `traffic-class` leaves clear.
+pub const ECN_MASK: u8 = 0b11;
 
 /// A socket option and its value: `option-value` in `wit/types.wit`.
 ///
@@ -269,6 +289,18 @@ pub enum SocketOption {
         /// The interface index.
         interface: u32,
     },
+    /// TCP_CORK (TCP_NOPUSH on macOS): partial segments wait until it is
+    /// turned off (on Linux, at most 200 ms).
+    Cork(bool),
+    /// TCP_USER_TIMEOUT (Linux): whole milliseconds up to
+    /// [`MAX_USER_TIMEOUT_MILLIS`]; zero is the kernel's default.
+    UserTimeout(Duration),
+    /// TCP_NOTSENT_LOWAT: 0 (the system's default) to
+    /// [`MAX_NOT_SENT_LOW_WATER`] bytes.
+    NotSentLowWater(u32),
+    /// IP_TOS or IPV6_TCLASS by the socket's family: the DSCP shifted left
+    /// by two, the ECN bits ([`ECN_MASK`]) clear.
+    TrafficClass(u8),
 }
 
 /// The mirror table of `option-value` and [`SocketOption`] (see
@@ -286,7 +318,8 @@ macro_rules! __for_each_option_value {
                 ReuseAddress, ReusePort, KeepAlive, Linger, ReceiveBufferSize, SendBufferSize,
                 ReceiveTimeout, SendTimeout, Broadcast, Error, SocketType, NoDelay,
                 KeepAliveIdle, KeepAliveInterval, KeepAliveCount, DeferAccept, Ipv6Only,
-                HopLimit, MulticastTtlV4, MulticastLoopV4, MulticastHopsV6, MulticastLoopV6
+                HopLimit, MulticastTtlV4, MulticastLoopV4, MulticastHopsV6, MulticastLoopV6,
+                Cork, UserTimeout, NotSentLowWater, TrafficClass
             }
             memberships {
                 JoinMulticastV4: MulticastV4, LeaveMulticastV4: MulticastV4,
@@ -334,6 +367,12 @@ impl SocketOption {
             SocketOption::KeepAliveCount(n) => (1..=MAX_KEEPALIVE_COUNT).contains(&n),
             SocketOption::DeferAccept(d) => whole_secs(d, 0, i32::MAX as u64),
             SocketOption::HopLimit(n) => n != 0,
+            SocketOption::UserTimeout(d) => {
+                d.subsec_nanos() % 1_000_000 == 0
+                    && d.as_millis() <= u128::from(MAX_USER_TIMEOUT_MILLIS)
+            }
+            SocketOption::NotSentLowWater(n) => n <= MAX_NOT_SENT_LOW_WATER,
+            SocketOption::TrafficClass(class) => class & ECN_MASK == 0,
             SocketOption::Error(_) | SocketOption::SocketType(_) => false,
             SocketOption::JoinMulticastV4 { group, .. }
             | SocketOption::LeaveMulticastV4 { group, .. } => group.is_multicast(),
@@ -358,7 +397,8 @@ impl SocketOption {
             | SocketOption::NoDelay(b)
             | SocketOption::Ipv6Only(b)
             | SocketOption::MulticastLoopV4(b)
-            | SocketOption::MulticastLoopV6(b) => Some(b),
+            | SocketOption::MulticastLoopV6(b)
+            | SocketOption::Cork(b) => Some(b),
             _ => None,
         }
     }

@@ -401,6 +401,10 @@ mod tests {
             SocketOption::MulticastLoopV4(false),
             SocketOption::MulticastHopsV6(5),
             SocketOption::MulticastLoopV6(false),
+            SocketOption::Cork(true),
+            SocketOption::UserTimeout(Duration::from_millis(2500)),
+            SocketOption::NotSentLowWater(16384),
+            SocketOption::TrafficClass(0x88),
             SocketOption::JoinMulticastV4 {
                 group: v4,
                 interface: Ipv4Addr::new(192, 0, 2, 1),

@@ -20,6 +20,13 @@ pub(super) const IPV6_LEAVE_GROUP: libc::c_int = libc::IPV6_LEAVE_GROUP;
 pub(super) const BUFFER_SIZE_FACTOR: usize = 1;
 /// IP_MULTICAST_TTL and IP_MULTICAST_LOOP take a u_char.
 pub(super) type MulticastV4Byte = u8;
+/// macOS holds back partial segments with TCP_NOPUSH.
+pub(super) const TCP_CORK: libc::c_int = libc::TCP_NOPUSH;
+/// No TCP_USER_TIMEOUT on macOS (TCP_RXT_CONNDROPTIME counts seconds of
+/// retransmission, not unacknowledged time).
+pub(super) const TCP_USER_TIMEOUT: Option<libc::c_int> = None;
+/// TCP_NOTSENT_LOWAT, from <netinet/tcp.h> (the libc crate lacks it here).
+pub(super) const TCP_NOTSENT_LOWAT: libc::c_int = 0x201;
 
 /// What every new descriptor needs: close-on-exec, SO_NOSIGPIPE, and
 /// O_NONBLOCK when asked. A fresh socket has no other status flags, so
@@ -96,12 +103,13 @@ pub(super) fn accept(
     Ok(fd)
 }
 
-/// Native, but for TCP_DEFER_ACCEPT and batched datagrams (a loop of
+/// Native, but for TCP_DEFER_ACCEPT, TCP_USER_TIMEOUT and batched datagrams (a loop of
 /// sendto/recvmsg: no sendmmsg/recvmmsg here).
 pub(super) static CAPABILITIES: Capabilities = Capabilities {
     batched_datagrams: Support::Emulated,
     ..Capabilities::uniform("native-macos", Support::Native)
         .with_option(OptionName::DeferAccept, Support::Unsupported)
+        .with_option(OptionName::UserTimeout, Support::Unsupported)
 };
 
 /// No TCP_DEFER_ACCEPT on macOS.

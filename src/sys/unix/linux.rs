@@ -19,6 +19,11 @@ pub(super) const IPV6_LEAVE_GROUP: libc::c_int = libc::IPV6_DROP_MEMBERSHIP;
 pub(super) const BUFFER_SIZE_FACTOR: usize = 2;
 /// IP_MULTICAST_TTL and IP_MULTICAST_LOOP take an int.
 pub(super) type MulticastV4Byte = libc::c_int;
+/// The option that holds back partial segments.
+pub(super) const TCP_CORK: libc::c_int = libc::TCP_CORK;
+/// TCP_USER_TIMEOUT exists here.
+pub(super) const TCP_USER_TIMEOUT: Option<libc::c_int> = Some(libc::TCP_USER_TIMEOUT);
+pub(super) const TCP_NOTSENT_LOWAT: libc::c_int = libc::TCP_NOTSENT_LOWAT;
 
 fn flags(nonblocking: bool) -> libc::c_int {
     libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 }

@@ -121,6 +121,19 @@ fn defer_accept() -> Result<libc::c_int> {
     platform::DEFER_ACCEPT.ok_or(Error::new(ErrorCode::OptionNotSupported))
 }
 
+fn user_timeout() -> Result<libc::c_int> {
+    platform::TCP_USER_TIMEOUT.ok_or(Error::new(ErrorCode::OptionNotSupported))
+}
+
+/// IP_TOS for IPv4 sockets, IPV6_TCLASS for IPv6 ones.
+fn traffic_class_option(socket: &Socket) -> Result<(libc::c_int, libc::c_int)> {
+    match socket.family()? {
+        libc::AF_INET => Ok((libc::IPPROTO_IP, libc::IP_TOS)),
+        libc::AF_INET6 => Ok((libc::IPPROTO_IPV6, libc::IPV6_TCLASS)),
+        _ => Err(Error::new(ErrorCode::OptionNotSupported)),
+    }
+}
+
 pub(super) fn set_option(socket: &Socket, option: &SocketOption) -> Result<()> {
     use libc::{IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, SOL_SOCKET};
     let fd = socket.raw();
@@ -217,6 +230,24 @@ pub(super) fn set_option(socket: &Socket, option: &SocketOption) -> Result<()> {
             platform::IPV6_LEAVE_GROUP,
             ipv6_mreq(group, interface),
         ),
+        SocketOption::Cork(b) => setsockopt(fd, IPPROTO_TCP, platform::TCP_CORK, int(b)),
+        SocketOption::UserTimeout(d) => setsockopt(
+            fd,
+            IPPROTO_TCP,
+            user_timeout()?,
+            // Validated: whole milliseconds within an int.
+            d.as_millis() as libc::c_uint,
+        ),
+        SocketOption::NotSentLowWater(n) => setsockopt(
+            fd,
+            IPPROTO_TCP,
+            platform::TCP_NOTSENT_LOWAT,
+            n as libc::c_int,
+        ),
+        SocketOption::TrafficClass(class) => {
+            let (level, name) = traffic_class_option(socket)?;
+            setsockopt(fd, level, name, libc::c_int::from(class))
+        }
         // Read-only: rejected by validate() already; kept total.
         SocketOption::Error(_) | SocketOption::SocketType(_) => {
             Err(Error::new(ErrorCode::InvalidArgument))
@@ -318,6 +349,20 @@ pub(super) fn get_option(socket: &Socket, name: OptionName) -> Result<SocketOpti
         OptionName::MulticastLoopV6 => SocketOption::MulticastLoopV6(
             getsockopt::<libc::c_uint>(fd, IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP)? != 0,
         ),
+        OptionName::Cork => SocketOption::Cork(get_bool(fd, IPPROTO_TCP, platform::TCP_CORK)?),
+        OptionName::UserTimeout => SocketOption::UserTimeout(Duration::from_millis(u64::from(
+            getsockopt::<libc::c_uint>(fd, IPPROTO_TCP, user_timeout()?)?,
+        ))),
+        OptionName::NotSentLowWater => SocketOption::NotSentLowWater(
+            getsockopt::<libc::c_int>(fd, IPPROTO_TCP, platform::TCP_NOTSENT_LOWAT)?.max(0) as u32,
+        ),
+        OptionName::TrafficClass => {
+            let (level, name) = traffic_class_option(socket)?;
+            // The kernel's ECN bits (set on a connected stream socket) are
+            // not the guest's class.
+            let class = getsockopt::<libc::c_int>(fd, level, name)?.clamp(0, 255) as u8;
+            SocketOption::TrafficClass(class & !crate::options::ECN_MASK)
+        }
         OptionName::JoinMulticastV4
         | OptionName::LeaveMulticastV4
         | OptionName::JoinMulticastV6

@@ -60,6 +60,13 @@ const NO_DEFER_ACCEPT: Limits = &[
     (Backend::WasiP2, "wasi:sockets has no TCP_DEFER_ACCEPT"),
 ];
 const NO_MULTICAST: Limits = &[(Backend::WasiP2, "wasi:sockets has no multicast")];
+const NO_CORK: Limits = &[(Backend::WasiP2, "wasi:sockets has no TCP_CORK")];
+const NO_USER_TIMEOUT: Limits = &[
+    (Backend::NativeMacos, "macOS has no TCP_USER_TIMEOUT"),
+    (Backend::WasiP2, "wasi:sockets has no TCP_USER_TIMEOUT"),
+];
+const NO_NOT_SENT_LOW_WATER: Limits = &[(Backend::WasiP2, "wasi:sockets has no TCP_NOTSENT_LOWAT")];
+const NO_TRAFFIC_CLASS: Limits = &[(Backend::WasiP2, "wasi:sockets has no IP_TOS/IPV6_TCLASS")];
 
 /// Where an option (set and get alike) is `option-not-supported`.
 ///
@@ -77,6 +84,10 @@ pub(crate) const fn option(name: OptionName) -> Limits {
         OptionName::Broadcast => NO_BROADCAST,
         OptionName::NoDelay => NO_NODELAY,
         OptionName::DeferAccept => NO_DEFER_ACCEPT,
+        OptionName::Cork => NO_CORK,
+        OptionName::UserTimeout => NO_USER_TIMEOUT,
+        OptionName::NotSentLowWater => NO_NOT_SENT_LOW_WATER,
+        OptionName::TrafficClass => NO_TRAFFIC_CLASS,
         OptionName::MulticastTtlV4
         | OptionName::MulticastLoopV4
         | OptionName::MulticastHopsV6

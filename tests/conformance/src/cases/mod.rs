@@ -180,6 +180,19 @@ pub static CASES: &[Case] = &[
         options::option_defer_accept_round_trip,
         option(OptionName::DeferAccept)
     ),
+    case!(options::option_cork_round_trip, option(OptionName::Cork)),
+    case!(
+        options::option_user_timeout_round_trip,
+        option(OptionName::UserTimeout)
+    ),
+    case!(
+        options::option_not_sent_low_water_round_trip,
+        option(OptionName::NotSentLowWater)
+    ),
+    case!(
+        options::option_traffic_class_round_trip,
+        option(OptionName::TrafficClass)
+    ),
     case!(
         options::option_ipv6_only_round_trip,
         option(OptionName::Ipv6Only)

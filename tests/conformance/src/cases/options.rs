@@ -141,6 +141,21 @@ fn values_for(name: OptionName) -> Vec<SocketOption> {
             group: GROUP_V6,
             interface: loopback_interface_index(),
         }],
+        OptionName::Cork => vec![SocketOption::Cork(true), SocketOption::Cork(false)],
+        OptionName::UserTimeout => vec![
+            SocketOption::UserTimeout(Duration::from_millis(2500)),
+            SocketOption::UserTimeout(Duration::ZERO),
+        ],
+        OptionName::NotSentLowWater => vec![
+            SocketOption::NotSentLowWater(16384),
+            SocketOption::NotSentLowWater(1),
+        ],
+        // AF41 and CS1, as DSCP << 2.
+        OptionName::TrafficClass => vec![
+            SocketOption::TrafficClass(0x88),
+            SocketOption::TrafficClass(0x20),
+            SocketOption::TrafficClass(0),
+        ],
         // Read only: nothing to set.
         _ => Vec::new(),
     }
@@ -196,6 +211,31 @@ round_trips! {
     option_multicast_loop_v4_round_trip => MulticastLoopV4,
     option_multicast_hops_v6_round_trip => MulticastHopsV6,
     option_multicast_loop_v6_round_trip => MulticastLoopV6,
+    option_cork_round_trip => Cork,
+    option_user_timeout_round_trip => UserTimeout,
+    option_not_sent_low_water_round_trip => NotSentLowWater,
+}
+
+/// Traffic class on both families (IP_TOS and IPV6_TCLASS), on TCP and
+/// UDP; a value with ECN bits, or past what fits, is `invalid-argument`.
+pub(crate) fn option_traffic_class_round_trip() -> CaseResult {
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        for ty in [Type::Stream, Type::Datagram] {
+            let socket = Socket::new_nonblocking(domain, ty, None)?;
+            for value in values_for(OptionName::TrafficClass) {
+                socket.set_option(value)?;
+                expect_value(&socket, value, &format!("{domain:?} {ty:?}"))?;
+            }
+            expect_rejected(
+                &socket,
+                &[
+                    SocketOption::TrafficClass(0x89),
+                    SocketOption::TrafficClass(0x02),
+                ],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A TCP bind turns `reuse-address` on unless the caller set it (as
@@ -440,6 +480,10 @@ pub(crate) fn option_fractional_seconds_are_invalid_argument() -> CaseResult {
             SocketOption::KeepAliveIdle(Duration::from_millis(2500)),
             SocketOption::KeepAliveInterval(Duration::from_millis(1001)),
             SocketOption::DeferAccept(Duration::from_millis(1500)),
+            // User timeouts are whole milliseconds, within an int.
+            SocketOption::UserTimeout(Duration::from_micros(2500)),
+            SocketOption::UserTimeout(Duration::from_millis(u64::from(i32::MAX as u32) + 1)),
+            SocketOption::NotSentLowWater(u32::MAX),
         ],
     )
 }
