@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -27,7 +28,8 @@ usage: witsock-host run GUEST.wasm [--allow-bind RULE]... [--allow-connect RULE]
                             [--max-sockets N] [--max-backlog N] [--max-bytes-per-call SIZE]
                             [--max-memory SIZE] [--max-wall-time SECONDS]
                             [-S KEY[=y|n]]... [--wasi-sockets witsock|wasmtime-wasi]
-                            [--quiet | --verbose] [--no-compile-cache] [-- ARGS...]
+                            [--quiet | --verbose] [--denial-log FILE] [--no-compile-cache]
+                            [-- ARGS...]
        witsock-host conformance [--guest GUEST.wasm] [--imports-guest GUEST.wasm] [--filter NAME]
                                 [--matrix-file FILE.md]
        witsock-host differential [--guest GUEST.wasm] [--imports-guest GUEST.wasm]
@@ -91,6 +93,9 @@ one policy:
                       lookup and --max-sockets apply to it; the other
                       quotas and NAME:PORTS rules are witsock's alone)
 --quiet               print nothing when the policy refuses something
+--denial-log FILE     write the denial lines to FILE (appended) instead
+                      of stderr, where the guest's own output cannot pass
+                      for them
 --verbose             also print the effective policy and the interfaces
                       the guest imports
 Every refusal of the policy prints one line on stderr (once per
@@ -207,6 +212,8 @@ struct RunArgs {
     wasi_sockets: WasiSockets,
     /// How much the host says about denials and the policy.
     verbosity: Verbosity,
+    /// Where denial lines go instead of stderr.
+    denial_log: Option<PathBuf>,
     /// The `--allow-unix` and `--allow-unix-shared` directories, as given,
     /// each with whether it may be world-writable.
     unix_dirs: Vec<(PathBuf, bool)>,
@@ -354,6 +361,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
     let mut layer_only: Vec<&str> = Vec::new();
     let mut wasi_sockets = WasiSockets::default();
     let mut verbosity = Verbosity::Denials;
+    let mut denial_log = None;
     let mut unix_dirs = Vec::new();
     let mut limits = GuestLimits::default();
     let mut compile_cache = CompileCache::User;
@@ -412,6 +420,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                 };
             }
             Some("--quiet" | "-q") => verbosity = Verbosity::Quiet,
+            Some("--denial-log") => denial_log = Some(PathBuf::from(value("a FILE")?)),
             Some("--verbose" | "-v") => verbosity = Verbosity::Verbose,
             Some(flag) if flag == "-S" || (flag.starts_with("-S") && flag.len() > 2) => {
                 let option = if flag == "-S" {
@@ -511,6 +520,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
         policy,
         wasi_sockets,
         verbosity,
+        denial_log,
         unix_dirs,
         limits,
         compile_cache,
@@ -570,31 +580,47 @@ fn remedy(grant: &Grant) -> Option<String> {
 /// one (refused senders, say) cannot hide the others.
 const MAX_DENIAL_LINES: usize = 20;
 
-/// Prints one line per distinct denial (operation and target) on stderr.
-fn denial_printer() -> DenialHook {
+/// Prints one line per distinct denial (operation and target) to `out`
+/// (stderr, or the `--denial-log` file). A line that cannot be written is
+/// lost, never the guest's run.
+fn denial_printer(out: Box<dyn Write + Send>) -> DenialHook {
     type Seen = HashMap<DeniedOperation, HashSet<String>>;
-    let seen: Mutex<Seen> = Mutex::new(HashMap::new());
+    let state: Mutex<(Seen, Box<dyn Write + Send>)> = Mutex::new((HashMap::new(), out));
     DenialHook::new(move |denial| {
-        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen, out) = &mut *state;
         let shown = seen.entry(denial.operation).or_default();
         if shown.len() > MAX_DENIAL_LINES || !shown.insert(denial.target.clone()) {
             return;
         }
-        if shown.len() > MAX_DENIAL_LINES {
-            eprintln!(
+        let written = if shown.len() > MAX_DENIAL_LINES {
+            writeln!(
+                out,
                 "witsock-host: more denials of {}, not shown",
                 denial.operation
-            );
-            return;
-        }
-        match denial.grant.as_ref().and_then(remedy) {
-            Some(flag) => eprintln!("witsock-host: {denial}; add {flag}"),
-            None => eprintln!("witsock-host: {denial}"),
-        }
+            )
+        } else {
+            match denial.grant.as_ref().and_then(remedy) {
+                Some(flag) => writeln!(out, "witsock-host: {denial}; add {flag}"),
+                None => writeln!(out, "witsock-host: {denial}"),
+            }
+        };
+        // Best effort: the run goes on without the line.
+        let _ = written.and_then(|()| out.flush());
     })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
+    let denial_out: Box<dyn Write + Send> = match &args.denial_log {
+        None => Box::new(std::io::stderr()),
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Failure::error(format!("--denial-log {}: {e}", path.display())))?,
+        ),
+    };
     // The directories are checked before the guest loads, as the rules are.
     let mut policy = args.policy;
     let mut preopens = Vec::with_capacity(args.unix_dirs.len());
@@ -656,7 +682,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         stderr: Stdio::Inherit,
         limits: args.limits,
         wasi_sockets: args.wasi_sockets,
-        on_denial: (args.verbosity != Verbosity::Quiet).then(denial_printer),
+        on_denial: (args.verbosity != Verbosity::Quiet).then(|| denial_printer(denial_out)),
         ..RunOptions::default()
     };
     let outcome = if args.wasi_sockets == WasiSockets::WasmtimeWasi {

@@ -589,3 +589,53 @@ fn protocols_and_protocol_rules_hold_on_wasmtime_wasis_sockets_too() {
         }
     }
 }
+
+/// `--denial-log FILE` takes the denial lines off the stderr the guest
+/// shares, where a guest could print lines that look like them.
+#[test]
+fn denial_lines_can_go_to_a_file_the_guest_cannot_write() {
+    let dir = imports_support::TempDir::new("denial-log");
+    let log = dir.path().join("denials.log");
+    let output = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+        .arg("run")
+        .arg(common::guest_path())
+        .args([
+            "--allow-bind",
+            "127.0.0.1:*",
+            "--allow-connect",
+            "127.0.0.1:1-2",
+        ])
+        .arg("--denial-log")
+        .arg(&log)
+        .args(["--", "--differential-program"])
+        .arg("new 0 tcp4; bind 0 loopback-v4; listen 0 4; new 1 tcp4; connect 1 @0")
+        .output()
+        .expect("witsock-host runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("program\tok\tok\tok\tok\taccess-denied"),
+        "{stdout}{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("denied"), "{}", stderr(&output));
+    let logged = std::fs::read_to_string(&log).expect("the log");
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 1, "{logged}");
+    assert!(
+        lines[0].starts_with("witsock-host: denied connect to 127.0.0.1:")
+            && lines[0].contains(
+                ": no connect rule matches (rules: 127.0.0.1:1-2); add --allow-connect 127.0.0.1:"
+            ),
+        "{logged}"
+    );
+    // A log that cannot be opened stops the run before the guest loads.
+    let refused = Command::new(env!("CARGO_BIN_EXE_witsock-host"))
+        .arg("run")
+        .arg(common::guest_path())
+        .arg("--denial-log")
+        .arg(dir.path().join("missing").join("denials.log"))
+        .output()
+        .expect("witsock-host runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(one_clear_line(&refused).starts_with("witsock-host: --denial-log "));
+}
