@@ -74,14 +74,14 @@ pub use batch::{IncomingDatagram, OutgoingDatagram, MAX_BATCH};
 pub use capabilities::{capabilities, Capabilities, Support};
 pub use error::{Error, ErrorCode, Operation, Result};
 pub use options::{
-    OptionName, SocketOption, ECN_MASK, MAX_BUFFER_SIZE, MAX_KEEPALIVE_COUNT, MAX_KEEPALIVE_SECS,
-    MAX_NOT_SENT_LOW_WATER, MAX_USER_TIMEOUT_MILLIS,
+    OptionName, SocketOption, TcpInfo, ECN_MASK, MAX_BUFFER_SIZE, MAX_KEEPALIVE_COUNT,
+    MAX_KEEPALIVE_SECS, MAX_NOT_SENT_LOW_WATER, MAX_USER_TIMEOUT_MILLIS,
 };
 pub use poll::{poll, PollEntry};
 pub use resolve::{resolve, Addresses};
 pub use socket::Socket;
 pub use types::{
-    Domain, Interest, Protocol, Readiness, RecvFlags, RecvMeta, SendFlags, Shutdown, Type,
+    Domain, Interest, Protocol, Readiness, RecvFlags, RecvMeta, SendFlags, Shutdown, TcpState, Type,
 };
 
 /// The native errno table, exposed for tests and tools that print errors:

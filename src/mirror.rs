@@ -20,6 +20,7 @@
 //! | `__for_each_protocol!`          | `Protocol`     | `protocol`       |
 //! | `__for_each_shutdown_how!`      | `Shutdown`     | `shutdown-how`   |
 //! | `__for_each_support!`           | `Support`      | `support`        |
+//! | `__for_each_tcp_state!`         | `TcpState`     | `tcp-state`      |
 //! | `__for_each_receive_flag!`      | `RecvFlags`    | `receive-flags`  |
 //! | `__for_each_send_flag!`         | `SendFlags`    | `send-flags`     |
 //! | `__for_each_interest_flag!`     | `Interest`     | `interest`       |
@@ -36,7 +37,9 @@
 //! `values { Case, … } memberships { Case: Record, … }`: the options with
 //! one payload, and the multicast memberships with their WIT record
 //! (`group` and `interface`); witsock's `SocketOption::name` is generated
-//! from it, so it too lists every case.
+//! from it, so it too lists every case. `__for_each_tcp_info_field!` lists
+//! the fields of `TcpInfo` (the `tcp-info` record), which both sides mirror
+//! field by field; a field missing from it does not compile.
 //!
 //! The payloads convert with the functions below, the same on both sides:
 //! durations saturate at `u64::MAX` nanoseconds, byte counts at
@@ -170,7 +173,7 @@ mod tests {
     use super::*;
     use crate::{
         Domain, ErrorCode, Interest, OptionName, Protocol, Readiness, RecvFlags, SendFlags,
-        Shutdown, Support, Type,
+        Shutdown, Support, TcpState, Type,
     };
 
     /// The table's cases, as a slice of witsock's values.
@@ -212,6 +215,8 @@ mod tests {
         assert_eq!(hows, Shutdown::ALL);
         let supports: &[Support] = __for_each_support!(cases);
         assert_eq!(supports, Support::ALL);
+        let states: &[TcpState] = __for_each_tcp_state!(cases);
+        assert_eq!(states, TcpState::ALL);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use core::time::Duration;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::{Domain, Error, ErrorCode, Operation, Result, Type};
+use crate::{Domain, Error, ErrorCode, Operation, Result, TcpState, Type};
 
 /// Declares [`OptionName`] and its mirror table (`mirror_table!` in
 /// `types.rs`), after a `$` token.
@@ -104,6 +104,8 @@ option_names! {
     NotSentLowWater = "not-sent-low-water", "TCP_NOTSENT_LOWAT";
     /// IP_TOS or IPV6_TCLASS.
     TrafficClass = "traffic-class", "IP_TOS/IPV6_TCLASS";
+    /// TCP_INFO (TCP_CONNECTION_INFO on macOS) (read only). Stream sockets.
+    TcpInfo = "tcp-info", "TCP_INFO";
     /// IP_ADD_MEMBERSHIP (write only). IPv4 datagram sockets.
     JoinMulticastV4 = "join-multicast-v4", "IP_ADD_MEMBERSHIP";
     /// IP_DROP_MEMBERSHIP (write only). IPv4 datagram sockets.
@@ -115,9 +117,13 @@ option_names! {
 }
 
 impl OptionName {
-    /// `error` and `socket-type`: setting them is `invalid-argument`.
+    /// `error`, `socket-type` and `tcp-info`: setting them is
+    /// `invalid-argument`.
     pub const fn is_read_only(self) -> bool {
-        matches!(self, OptionName::Error | OptionName::SocketType)
+        matches!(
+            self,
+            OptionName::Error | OptionName::SocketType | OptionName::TcpInfo
+        )
     }
 
     /// The multicast membership options: getting them is
@@ -159,7 +165,8 @@ impl OptionName {
                     | O::DeferAccept
                     | O::Cork
                     | O::UserTimeout
-                    | O::NotSentLowWater => stream,
+                    | O::NotSentLowWater
+                    | O::TcpInfo => stream,
                     O::Broadcast => datagram,
                     O::MulticastTtlV4
                     | O::MulticastLoopV4
@@ -301,7 +308,80 @@ pub enum SocketOption {
     /// IP_TOS or IPV6_TCLASS by the socket's family: the DSCP shifted left
     /// by two, the ECN bits ([`ECN_MASK`]) clear.
     TrafficClass(u8),
+    /// TCP_INFO (TCP_CONNECTION_INFO on macOS): what the kernel knows of
+    /// the connection. Read only.
+    TcpInfo(TcpInfo),
 }
+
+/// What the kernel knows of a TCP socket's connection: `tcp-info` in
+/// `wit/types.wit`, read as the `tcp-info` option (TCP_INFO on Linux,
+/// TCP_CONNECTION_INFO on macOS) or with
+/// [`Socket::tcp_info`](crate::Socket::tcp_info). A field the platform does
+/// not report is `None`.
+///
+/// # References
+/// - [Linux `tcp(7)`](https://man7.org/linux/man-pages/man7/tcp.7.html),
+///   `struct tcp_info` in `<linux/tcp.h>`
+/// - macOS: `struct tcp_connection_info` in `<netinet/tcp.h>`
+#[doc(alias = "TCP_INFO")]
+#[doc(alias = "TCP_CONNECTION_INFO")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TcpInfo {
+    /// The connection's state.
+    pub state: TcpState,
+    /// The smoothed round-trip time (microseconds on Linux, milliseconds on
+    /// macOS).
+    pub rtt: Duration,
+    /// The round-trip time's variance, as `rtt`.
+    pub rtt_variance: Duration,
+    /// The largest segment it sends, in bytes.
+    pub mss: u32,
+    /// The congestion window, in bytes (on Linux, its segments times
+    /// `mss`).
+    pub congestion_window: u64,
+    /// Segments retransmitted over the connection's life. `None` on macOS
+    /// (which counts retransmitted bytes).
+    pub retransmits: Option<u64>,
+    /// Segments sent and not yet acknowledged; on a Linux listener, the
+    /// connections waiting to be accepted. `None` on macOS.
+    pub unacked: Option<u32>,
+    /// Bytes the peer acknowledged (Linux 4.1 and later).
+    pub bytes_acked: Option<u64>,
+    /// Bytes received (Linux 4.1 and later; macOS).
+    pub bytes_received: Option<u64>,
+    /// The most recent delivery rate, bytes per second (Linux 4.9 and
+    /// later).
+    pub delivery_rate: Option<u64>,
+}
+
+/// The field table of `tcp-info` and [`TcpInfo`] (see `witsock::mirror`):
+/// `__for_each_tcp_info_field!(callback ARGS…)` expands to `callback! {
+/// ARGS… [TcpInfo] field, … }`, every field in WIT order, named as both
+/// bindings generators name them. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_tcp_info_field {
+    ($callback:ident $($args:tt)*) => {
+        $callback! { $($args)* [$crate::TcpInfo]
+            state, rtt, rtt_variance, mss, congestion_window, retransmits, unacked,
+            bytes_acked, bytes_received, delivery_rate
+        }
+    };
+}
+
+/// Fails to compile unless the field table names every field of
+/// [`TcpInfo`].
+macro_rules! every_field_in_the_table {
+    ([$ours:ty] $($field:ident),*) => {
+        #[allow(dead_code)]
+        fn every_tcp_info_field_is_in_the_table(info: &TcpInfo) {
+            let TcpInfo { $($field: _),* } = *info;
+        }
+    };
+}
+
+__for_each_tcp_info_field!(every_field_in_the_table);
 
 /// The mirror table of `option-value` and [`SocketOption`] (see
 /// `witsock::mirror`): `__for_each_option_value!(callback ARGS…)` expands
@@ -319,7 +399,7 @@ macro_rules! __for_each_option_value {
                 ReceiveTimeout, SendTimeout, Broadcast, Error, SocketType, NoDelay,
                 KeepAliveIdle, KeepAliveInterval, KeepAliveCount, DeferAccept, Ipv6Only,
                 HopLimit, MulticastTtlV4, MulticastLoopV4, MulticastHopsV6, MulticastLoopV6,
-                Cork, UserTimeout, NotSentLowWater, TrafficClass
+                Cork, UserTimeout, NotSentLowWater, TrafficClass, TcpInfo
             }
             memberships {
                 JoinMulticastV4: MulticastV4, LeaveMulticastV4: MulticastV4,
@@ -373,7 +453,9 @@ impl SocketOption {
             }
             SocketOption::NotSentLowWater(n) => n <= MAX_NOT_SENT_LOW_WATER,
             SocketOption::TrafficClass(class) => class & ECN_MASK == 0,
-            SocketOption::Error(_) | SocketOption::SocketType(_) => false,
+            SocketOption::Error(_) | SocketOption::SocketType(_) | SocketOption::TcpInfo(_) => {
+                false
+            }
             SocketOption::JoinMulticastV4 { group, .. }
             | SocketOption::LeaveMulticastV4 { group, .. } => group.is_multicast(),
             SocketOption::JoinMulticastV6 { group, .. }

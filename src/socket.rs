@@ -783,6 +783,28 @@ impl Socket {
             .map_err(|e| e.during(Operation::GetOption(name)))
     }
 
+    /// What the kernel knows of this TCP socket's connection: the
+    /// `tcp-info` option (getsockopt(2) TCP_INFO, TCP_CONNECTION_INFO on
+    /// macOS), typed.
+    ///
+    /// # Errors
+    /// As [`option`](Socket::option): `option-not-supported` on a socket
+    /// that is not a stream socket, or where the backend lacks it.
+    ///
+    /// # References
+    /// - [Linux `tcp(7)`](https://man7.org/linux/man-pages/man7/tcp.7.html)
+    #[doc(alias = "TCP_INFO")]
+    #[inline]
+    pub fn tcp_info(&self) -> Result<crate::TcpInfo> {
+        match self.option(OptionName::TcpInfo)? {
+            SocketOption::TcpInfo(info) => Ok(info),
+            // Every backend answers `tcp-info` with its own case.
+            _ => {
+                Err(Error::new(ErrorCode::Other).during(Operation::GetOption(OptionName::TcpInfo)))
+            }
+        }
+    }
+
     /// `option-not-supported` unless `name` exists on this kind of socket.
     #[inline]
     fn option_exists(&self, name: OptionName) -> Result<()> {

@@ -117,6 +117,38 @@ wit_enum! {
 }
 
 wit_enum! {
+    $ __for_each_tcp_state, "tcp-state";
+    /// The state of a TCP connection, as `tcp-info` reports it: `tcp-state`
+    /// in the WIT (RFC 9293's states).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub enum TcpState {
+        /// CLOSED: no connection.
+        #[default]
+        Closed = "closed",
+        /// LISTEN.
+        Listen = "listen",
+        /// SYN-SENT: connecting.
+        SynSent = "syn-sent",
+        /// SYN-RECEIVED.
+        SynReceived = "syn-received",
+        /// ESTABLISHED.
+        Established = "established",
+        /// FIN-WAIT-1.
+        FinWait1 = "fin-wait1",
+        /// FIN-WAIT-2.
+        FinWait2 = "fin-wait2",
+        /// CLOSE-WAIT: the peer shut its write half.
+        CloseWait = "close-wait",
+        /// CLOSING.
+        Closing = "closing",
+        /// LAST-ACK.
+        LastAck = "last-ack",
+        /// TIME-WAIT.
+        TimeWait = "time-wait",
+    }
+}
+
+wit_enum! {
     $ __for_each_shutdown_how, "shutdown-how";
     /// Which half of a connection to shut down: `shutdown-how` in the WIT.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

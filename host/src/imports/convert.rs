@@ -93,6 +93,7 @@ witsock::__for_each_socket_type!(mirror_enum partial socket_type_to_wit, socket_
 witsock::__for_each_protocol!(mirror_enum partial protocol_to_wit, protocol, wt::Protocol,);
 witsock::__for_each_shutdown_how!(mirror_enum total shutdown_to_wit, shutdown, wt::ShutdownHow,);
 witsock::__for_each_support!(mirror_enum total support, support_from_wit, wt::Support,);
+witsock::__for_each_tcp_state!(mirror_enum total tcp_state_to_wit, tcp_state, wt::TcpState,);
 
 witsock::__for_each_receive_flag!(mirror_flags recv_flags_to_wit, recv_flags, wt::ReceiveFlags,);
 witsock::__for_each_send_flag!(mirror_flags send_flags_to_wit, send_flags, wt::SendFlags,);
@@ -192,7 +193,7 @@ macro_rules! same_payload {
     )*};
 }
 
-same_payload!(bool, u8, u32);
+same_payload!(bool, u8, u32, u64);
 
 /// Payloads that convert with a pair of functions.
 macro_rules! payload {
@@ -217,7 +218,28 @@ payload! {
     Ipv6Addr => wt::Ipv6Address: |ip| Some(ipv6_to_wit(ip)), ipv6_from_wit;
     Type => wt::SocketType: socket_type_to_wit, socket_type;
     witsock::Error => wt::Error: |e| Some(error(e)), error_from_wit;
+    witsock::TcpState => wt::TcpState: |s| Some(tcp_state_to_wit(s)), tcp_state;
 }
+
+/// A record payload, field by field, from its field table.
+macro_rules! mirror_record {
+    ($theirs:ident [$ours:ty] $($field:ident),*) => {
+        impl Mirror<wt::$theirs> for $ours {
+            #[inline]
+            fn to_wit(self) -> Option<wt::$theirs> {
+                Some(wt::$theirs { $($field: self.$field.to_wit()?),* })
+            }
+            #[inline]
+            fn from_wit(value: wt::$theirs) -> $ours {
+                let mut ours = <$ours>::default();
+                $(ours.$field = Mirror::from_wit(value.$field);)*
+                ours
+            }
+        }
+    };
+}
+
+witsock::__for_each_tcp_info_field!(mirror_record TcpInfo);
 
 impl<T: Mirror<W>, W> Mirror<Option<W>> for Option<T> {
     #[inline]
@@ -350,6 +372,10 @@ mod tests {
             enum_round_trips support, support_from_wit, wt::Support,
         );
         assert_eq!(n, Support::ALL.len());
+        let n = witsock::__for_each_tcp_state!(
+            enum_round_trips tcp_state_to_wit, tcp_state, wt::TcpState,
+        );
+        assert_eq!(n, witsock::TcpState::ALL.len());
     }
 
     #[test]
@@ -405,6 +431,20 @@ mod tests {
             SocketOption::UserTimeout(Duration::from_millis(2500)),
             SocketOption::NotSentLowWater(16384),
             SocketOption::TrafficClass(0x88),
+            SocketOption::TcpInfo({
+                let mut info = witsock::TcpInfo::default();
+                info.state = witsock::TcpState::CloseWait;
+                info.rtt = Duration::from_micros(1234);
+                info.rtt_variance = Duration::from_micros(99);
+                info.mss = 1448;
+                info.congestion_window = 14480;
+                info.retransmits = Some(3);
+                info.unacked = Some(2);
+                info.bytes_acked = Some(1 << 33);
+                info.bytes_received = None;
+                info.delivery_rate = Some(125_000_000);
+                info
+            }),
             SocketOption::JoinMulticastV4 {
                 group: v4,
                 interface: Ipv4Addr::new(192, 0, 2, 1),

@@ -83,6 +83,7 @@ __for_each_socket_type!(mirror_enum type_to_wit, type_from_wit, wt::SocketType,)
 __for_each_protocol!(mirror_enum protocol_to_wit, protocol_from_wit, wt::Protocol,);
 __for_each_shutdown_how!(mirror_enum shutdown_to_wit, shutdown_from_wit, wt::ShutdownHow,);
 __for_each_support!(mirror_enum support_to_wit, support_from_wit, wt::Support,);
+__for_each_tcp_state!(mirror_enum tcp_state_to_wit, tcp_state_from_wit, wt::TcpState,);
 
 __for_each_receive_flag!(mirror_flags recv_flags_to_wit, recv_flags_from_wit, wt::ReceiveFlags,);
 __for_each_send_flag!(mirror_flags send_flags_to_wit, send_flags_from_wit, wt::SendFlags,);
@@ -128,7 +129,7 @@ macro_rules! same_payload {
     )*};
 }
 
-same_payload!(bool, u8, u32);
+same_payload!(bool, u8, u32, u64);
 
 /// Payloads that convert with a pair of functions.
 macro_rules! payload {
@@ -153,7 +154,28 @@ payload! {
     std::net::Ipv6Addr => wt::Ipv6Address: ipv6_to_wit, ipv6_from_wit;
     Type => wt::SocketType: type_to_wit, type_from_wit;
     Error => wt::Error: |e: Error| error_to_wit(&e), error_from_wit;
+    crate::TcpState => wt::TcpState: tcp_state_to_wit, tcp_state_from_wit;
 }
+
+/// A record payload, field by field, from its field table.
+macro_rules! mirror_record {
+    ($theirs:ident [$ours:ty] $($field:ident),*) => {
+        impl Mirror<wt::$theirs> for $ours {
+            #[inline]
+            fn to_wit(self) -> wt::$theirs {
+                wt::$theirs { $($field: self.$field.to_wit()),* }
+            }
+            #[inline]
+            fn from_wit(value: wt::$theirs) -> $ours {
+                let mut ours = <$ours>::default();
+                $(ours.$field = Mirror::from_wit(value.$field);)*
+                ours
+            }
+        }
+    };
+}
+
+crate::__for_each_tcp_info_field!(mirror_record TcpInfo);
 
 impl<T: Mirror<W>, W> Mirror<Option<W>> for Option<T> {
     #[inline]

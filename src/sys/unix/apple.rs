@@ -2,10 +2,12 @@
 //! accept(2) then the same, SO_NOSIGPIPE instead of MSG_NOSIGNAL,
 //! TCP_KEEPALIVE for the idle time, SO_LINGER_SEC, no TCP_DEFER_ACCEPT.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use core::time::Duration;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::options::getsockopt_prefix;
 use super::{cvt_retry, owned, RawAddr};
-use crate::{Capabilities, Error, OptionName, Result, Support};
+use crate::{Capabilities, Error, OptionName, Result, Support, TcpInfo, TcpState};
 
 /// Sends need no flag: every socket has SO_NOSIGPIPE.
 pub(super) const SEND_FLAGS: libc::c_int = 0;
@@ -114,3 +116,43 @@ pub(super) static CAPABILITIES: Capabilities = Capabilities {
 
 /// No TCP_DEFER_ACCEPT on macOS.
 pub(super) const DEFER_ACCEPT: Option<libc::c_int> = None;
+
+/// The TCP states of `<netinet/tcp_fsm.h>` (TCPS_CLOSED = 0 …).
+fn tcp_state(state: u8) -> TcpState {
+    match state {
+        1 => TcpState::Listen,
+        2 => TcpState::SynSent,
+        3 => TcpState::SynReceived,
+        4 => TcpState::Established,
+        5 => TcpState::CloseWait,
+        6 => TcpState::FinWait1,
+        7 => TcpState::Closing,
+        8 => TcpState::LastAck,
+        9 => TcpState::FinWait2,
+        10 => TcpState::TimeWait,
+        _ => TcpState::Closed,
+    }
+}
+
+/// getsockopt(TCP_CONNECTION_INFO), onto the same record as Linux's
+/// TCP_INFO: no unacknowledged count, bytes acknowledged or delivery
+/// rate here.
+pub(super) fn tcp_info(fd: RawFd) -> Result<TcpInfo> {
+    let (info, _) = getsockopt_prefix::<libc::tcp_connection_info>(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_CONNECTION_INFO,
+    )?;
+    Ok(TcpInfo {
+        state: tcp_state(info.tcpi_state),
+        rtt: Duration::from_millis(info.tcpi_srtt.into()),
+        rtt_variance: Duration::from_millis(info.tcpi_rttvar.into()),
+        mss: info.tcpi_maxseg,
+        congestion_window: info.tcpi_snd_cwnd.into(),
+        retransmits: None,
+        unacked: None,
+        bytes_acked: None,
+        bytes_received: Some(info.tcpi_rxbytes),
+        delivery_rate: None,
+    })
+}

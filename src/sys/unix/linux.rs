@@ -1,10 +1,13 @@
 //! Linux: SOCK_NONBLOCK | SOCK_CLOEXEC at creation, accept4(2),
 //! MSG_NOSIGNAL, TCP_KEEPIDLE, TCP_DEFER_ACCEPT.
 
-use std::os::fd::OwnedFd;
+use core::mem::offset_of;
+use core::time::Duration;
+use std::os::fd::{OwnedFd, RawFd};
 
+use super::options::getsockopt_prefix;
 use super::{cvt_retry, owned, RawAddr};
-use crate::{Capabilities, Error, Result, Support};
+use crate::{Capabilities, Error, Result, Support, TcpInfo, TcpState};
 
 /// Added to every send: no SIGPIPE, EPIPE instead.
 pub(super) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
@@ -80,3 +83,95 @@ pub(super) static CAPABILITIES: Capabilities =
 
 /// TCP_DEFER_ACCEPT exists here.
 pub(super) const DEFER_ACCEPT: Option<libc::c_int> = Some(libc::TCP_DEFER_ACCEPT);
+
+/// `struct tcp_info` of `<linux/tcp.h>` up to `tcpi_delivery_rate` (Linux
+/// 4.9). Older kernels fill less of it: the fields past what they wrote
+/// read as absent.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct KernelTcpInfo {
+    state: u8,
+    ca_state: u8,
+    retransmits: u8,
+    probes: u8,
+    backoff: u8,
+    options: u8,
+    wscale: u8,
+    flags: u8,
+    rto: u32,
+    ato: u32,
+    snd_mss: u32,
+    rcv_mss: u32,
+    unacked: u32,
+    sacked: u32,
+    lost: u32,
+    retrans: u32,
+    fackets: u32,
+    last_data_sent: u32,
+    last_ack_sent: u32,
+    last_data_recv: u32,
+    last_ack_recv: u32,
+    pmtu: u32,
+    rcv_ssthresh: u32,
+    rtt: u32,
+    rttvar: u32,
+    snd_ssthresh: u32,
+    snd_cwnd: u32,
+    advmss: u32,
+    reordering: u32,
+    rcv_rtt: u32,
+    rcv_space: u32,
+    total_retrans: u32,
+    pacing_rate: u64,
+    max_pacing_rate: u64,
+    bytes_acked: u64,
+    bytes_received: u64,
+    segs_out: u32,
+    segs_in: u32,
+    notsent_bytes: u32,
+    min_rtt: u32,
+    data_segs_in: u32,
+    data_segs_out: u32,
+    delivery_rate: u64,
+}
+
+/// The kernel's TCP states (`TCP_ESTABLISHED` = 1 … in `<net/tcp_states.h>`).
+fn tcp_state(state: u8) -> TcpState {
+    match state {
+        1 => TcpState::Established,
+        2 => TcpState::SynSent,
+        3 => TcpState::SynReceived,
+        4 => TcpState::FinWait1,
+        5 => TcpState::FinWait2,
+        6 => TcpState::TimeWait,
+        8 => TcpState::CloseWait,
+        9 => TcpState::LastAck,
+        10 => TcpState::Listen,
+        11 => TcpState::Closing,
+        // 7 is TCP_CLOSE; 12 (TCP_NEW_SYN_RECV) is never a socket's own.
+        _ => TcpState::Closed,
+    }
+}
+
+/// getsockopt(TCP_INFO).
+pub(super) fn tcp_info(fd: RawFd) -> Result<TcpInfo> {
+    let (info, len) = getsockopt_prefix::<KernelTcpInfo>(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
+    // Whether the kernel wrote the field that ends at `end`.
+    let has = |end: usize| len >= end;
+    let u64_field = |offset: usize, value: u64| has(offset + 8).then_some(value);
+    Ok(TcpInfo {
+        state: tcp_state(info.state),
+        rtt: Duration::from_micros(info.rtt.into()),
+        rtt_variance: Duration::from_micros(info.rttvar.into()),
+        mss: info.snd_mss,
+        congestion_window: u64::from(info.snd_cwnd) * u64::from(info.snd_mss),
+        retransmits: Some(info.total_retrans.into()),
+        unacked: Some(info.unacked),
+        bytes_acked: u64_field(offset_of!(KernelTcpInfo, bytes_acked), info.bytes_acked),
+        bytes_received: u64_field(
+            offset_of!(KernelTcpInfo, bytes_received),
+            info.bytes_received,
+        ),
+        delivery_rate: u64_field(offset_of!(KernelTcpInfo, delivery_rate), info.delivery_rate),
+    })
+}

@@ -45,6 +45,24 @@ pub(super) fn getsockopt<T: Copy>(fd: RawFd, level: libc::c_int, name: libc::c_i
     Ok(unsafe { value.assume_init() })
 }
 
+/// getsockopt(2) into a value of type `T` the kernel may fill only in
+/// part (a structure it has grown over releases): the value, zero past
+/// what it wrote, and how many bytes it wrote.
+pub(super) fn getsockopt_prefix<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> Result<(T, usize)> {
+    let mut value = MaybeUninit::<T>::zeroed();
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: value/len describe writable storage of size_of::<T>() bytes.
+    cvt_retry(|| unsafe { libc::getsockopt(fd, level, name, value.as_mut_ptr().cast(), &mut len) })
+        .map_err(option_error)?;
+    // SAFETY: zero-initialised, then written in part by the kernel; every
+    // T used here (plain C structures of integers) is valid for any bytes.
+    Ok((unsafe { value.assume_init() }, len as usize))
+}
+
 /// EOPNOTSUPP from setsockopt means the option does not apply to this
 /// socket: the WIT calls that `option-not-supported`.
 fn option_error(errno: i32) -> Error {
@@ -249,7 +267,7 @@ pub(super) fn set_option(socket: &Socket, option: &SocketOption) -> Result<()> {
             setsockopt(fd, level, name, libc::c_int::from(class))
         }
         // Read-only: rejected by validate() already; kept total.
-        SocketOption::Error(_) | SocketOption::SocketType(_) => {
+        SocketOption::Error(_) | SocketOption::SocketType(_) | SocketOption::TcpInfo(_) => {
             Err(Error::new(ErrorCode::InvalidArgument))
         }
     }
@@ -363,6 +381,7 @@ pub(super) fn get_option(socket: &Socket, name: OptionName) -> Result<SocketOpti
             let class = getsockopt::<libc::c_int>(fd, level, name)?.clamp(0, 255) as u8;
             SocketOption::TrafficClass(class & !crate::options::ECN_MASK)
         }
+        OptionName::TcpInfo => SocketOption::TcpInfo(platform::tcp_info(fd)?),
         OptionName::JoinMulticastV4
         | OptionName::LeaveMulticastV4
         | OptionName::JoinMulticastV6

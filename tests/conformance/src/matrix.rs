@@ -583,6 +583,7 @@ pub fn set_value(name: OptionName, domain: Domain) -> SocketOption {
         OptionName::UserTimeout => SocketOption::UserTimeout(Duration::from_millis(2500)),
         OptionName::NotSentLowWater => SocketOption::NotSentLowWater(16384),
         OptionName::TrafficClass => SocketOption::TrafficClass(0x20),
+        OptionName::TcpInfo => SocketOption::TcpInfo(witsock::TcpInfo::default()),
         OptionName::Ipv6Only => SocketOption::Ipv6Only(true),
         OptionName::HopLimit => SocketOption::HopLimit(64),
         OptionName::MulticastTtlV4 => SocketOption::MulticastTtlV4(1),
@@ -633,9 +634,9 @@ fn defined_read_back(name: OptionName) -> bool {
     !read_only(name) && !write_only(name)
 }
 
-/// `error` and `socket-type`.
+/// `error`, `socket-type` and `tcp-info`.
 fn read_only(name: OptionName) -> bool {
-    matches!(name, OptionName::Error | OptionName::SocketType)
+    name.is_read_only()
 }
 
 /// The multicast memberships.
@@ -886,7 +887,8 @@ fn option_exists(name: OptionName, proto: Proto, family: Family) -> bool {
         | OptionName::DeferAccept
         | OptionName::Cork
         | OptionName::UserTimeout
-        | OptionName::NotSentLowWater => tcp,
+        | OptionName::NotSentLowWater
+        | OptionName::TcpInfo => tcp,
         OptionName::Broadcast => udp,
         OptionName::MulticastTtlV4
         | OptionName::MulticastLoopV4
@@ -1132,13 +1134,14 @@ mod tests {
             .iter()
             .all(|c| option_limit(c, |_| Support::Native).is_none()));
         let count = |f: &dyn Fn(&Cell) -> bool| options.iter().filter(|c| f(c)).count();
-        // 20 options lacking. On a TCP socket 11 of them exist: 22 cells a
-        // state, but after a failed connect, where every backend answers
-        // `invalid-state` first (10 states, 2 families). On a UDP socket
-        // 10: 8 got and set, the 2 memberships of its family only set
-        // (getting them is `invalid-argument` everywhere), 18 cells (5
-        // states, 2 families).
-        assert_eq!(count(&|c| limited(c).is_some()), 20 * 22 + 10 * 18);
+        // 21 options lacking. On a TCP socket 12 of them exist: 11 got and
+        // set, `tcp-info` only got (setting it is `invalid-argument`
+        // everywhere), 23 cells a state, but after a failed connect, where
+        // every backend answers `invalid-state` first (10 states, 2
+        // families). On a UDP socket 10: 8 got and set, the 2 memberships
+        // of its family only set (getting them is `invalid-argument`
+        // everywhere), 18 cells (5 states, 2 families).
+        assert_eq!(count(&|c| limited(c).is_some()), 20 * 23 + 10 * 18);
         assert_eq!(
             count(&|c| limited(c).is_some() && c.state == State::ConnectFailed),
             0

@@ -194,6 +194,10 @@ pub static CASES: &[Case] = &[
         option(OptionName::TrafficClass)
     ),
     case!(
+        options::option_tcp_info_reads_the_connection,
+        option(OptionName::TcpInfo)
+    ),
+    case!(
         options::option_ipv6_only_round_trip,
         option(OptionName::Ipv6Only)
     ),

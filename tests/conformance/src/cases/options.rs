@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use witsock::{
     capabilities, Domain, ErrorCode, Interest, OptionName, RecvFlags, SendFlags, Socket,
-    SocketOption, Support, Type,
+    SocketOption, Support, TcpInfo, TcpState, Type,
 };
 
 use crate::support::{
@@ -369,6 +369,62 @@ pub(crate) fn option_socket_type_round_trip() -> CaseResult {
         SocketOption::SocketType(Type::Stream),
         "an accepted socket",
     )
+}
+
+/// `tcp-info` reads the connection's state on a fresh socket, a listener
+/// (with one connection waiting: Linux counts it as unacknowledged) and
+/// both ends of a connection, and what the receiving end took in; it is
+/// read only, and a stream option.
+pub(crate) fn option_tcp_info_reads_the_connection() -> CaseResult {
+    let state = |socket: &Socket| socket.tcp_info().map(|info| info.state);
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let fresh = tcp_socket(domain)?;
+        ensure!(state(&fresh)? == TcpState::Closed, "a fresh socket");
+        let (listener, addr) = tcp_listener(domain)?;
+        let waiting = tcp_socket(domain)?;
+        if !waiting.start_connect(&addr)? {
+            crate::support::finish_connect(&waiting)?;
+        }
+        wait_for(&listener, Interest::READABLE, "a connection to accept")?;
+        let info = listener.tcp_info()?;
+        ensure!(info.state == TcpState::Listen, "a listener: {info:?}");
+        if let Some(queued) = info.unacked {
+            ensure!(queued == 1, "one connection waiting, read {queued}");
+        }
+        let (client, server) = tcp_pair(domain)?;
+        send_all(&client, &[7u8; 1000])?;
+        let mut buf = [0u8; 1000];
+        let mut got = 0;
+        while got < buf.len() {
+            wait_for(&server, Interest::READABLE, "the bytes sent")?;
+            let rest = buf.get_mut(got..).unwrap_or_default();
+            let n = server.recv(rest, RecvFlags::EMPTY)?;
+            ensure!(n > 0, "end of stream after {got} bytes");
+            got += n;
+        }
+        for (end, socket) in [("client", &client), ("server", &server)] {
+            let info = socket.tcp_info()?;
+            ensure!(
+                info.state == TcpState::Established && info.mss > 0 && info.congestion_window > 0,
+                "the {end} of a connection: {info:?}"
+            );
+        }
+        if let Some(received) = server.tcp_info()?.bytes_received {
+            ensure!(received >= 1000, "the server received {received} bytes");
+        }
+        expect_error(
+            client.set_option(SocketOption::TcpInfo(TcpInfo::default())),
+            ErrorCode::InvalidArgument,
+            "setting tcp-info",
+        )?;
+        let (udp, _) = crate::support::udp_socket(domain)?;
+        expect_error(
+            udp.tcp_info(),
+            ErrorCode::OptionNotSupported,
+            "tcp-info of a UDP socket",
+        )?;
+    }
+    Ok(())
 }
 
 /// Joining and leaving a group, on the loopback interface. Both options
