@@ -74,8 +74,8 @@ pub use batch::{IncomingDatagram, OutgoingDatagram, MAX_BATCH};
 pub use capabilities::{capabilities, Capabilities, Support};
 pub use error::{Error, ErrorCode, Operation, Result};
 pub use options::{
-    OptionName, SocketOption, TcpInfo, ECN_MASK, MAX_BUFFER_SIZE, MAX_KEEPALIVE_COUNT,
-    MAX_KEEPALIVE_SECS, MAX_NOT_SENT_LOW_WATER, MAX_USER_TIMEOUT_MILLIS,
+    OptionName, PeerCredentials, SocketOption, TcpInfo, ECN_MASK, MAX_BUFFER_SIZE,
+    MAX_KEEPALIVE_COUNT, MAX_KEEPALIVE_SECS, MAX_NOT_SENT_LOW_WATER, MAX_USER_TIMEOUT_MILLIS,
 };
 pub use poll::{poll, PollEntry};
 pub use resolve::{resolve, Addresses};

@@ -39,7 +39,9 @@
 //! (`group` and `interface`); witsock's `SocketOption::name` is generated
 //! from it, so it too lists every case. `__for_each_tcp_info_field!` lists
 //! the fields of `TcpInfo` (the `tcp-info` record), which both sides mirror
-//! field by field; a field missing from it does not compile.
+//! field by field; a field missing from it does not compile;
+//! `__for_each_peer_credentials_field!` does the same for
+//! `PeerCredentials`.
 //!
 //! The payloads convert with the functions below, the same on both sides:
 //! durations saturate at `u64::MAX` nanoseconds, byte counts at

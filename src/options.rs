@@ -106,6 +106,9 @@ option_names! {
     TrafficClass = "traffic-class", "IP_TOS/IPV6_TCLASS";
     /// TCP_INFO (TCP_CONNECTION_INFO on macOS) (read only). Stream sockets.
     TcpInfo = "tcp-info", "TCP_INFO";
+    /// SO_PEERCRED (getpeereid on macOS) (read only). Unix stream and
+    /// seq-packet sockets.
+    PeerCredentials = "peer-credentials", "SO_PEERCRED";
     /// IP_ADD_MEMBERSHIP (write only). IPv4 datagram sockets.
     JoinMulticastV4 = "join-multicast-v4", "IP_ADD_MEMBERSHIP";
     /// IP_DROP_MEMBERSHIP (write only). IPv4 datagram sockets.
@@ -122,7 +125,10 @@ impl OptionName {
     pub const fn is_read_only(self) -> bool {
         matches!(
             self,
-            OptionName::Error | OptionName::SocketType | OptionName::TcpInfo
+            OptionName::Error
+                | OptionName::SocketType
+                | OptionName::TcpInfo
+                | OptionName::PeerCredentials
         )
     }
 
@@ -146,13 +152,15 @@ impl OptionName {
     /// the `-v4` options on IPv4 sockets and `ipv6-only` and the `-v6`
     /// options on IPv6 sockets; the rest on every IP socket. Elsewhere the
     /// option is `option-not-supported` on every backend, before any
-    /// syscall. Unix sockets are left to the kernel.
+    /// syscall. `peer-credentials` exists on Unix stream and seq-packet
+    /// sockets only; the other options of Unix sockets are left to the
+    /// kernel.
     pub(crate) const fn applies_to(self, domain: Domain, ty: Type) -> bool {
         use OptionName as O;
         let stream = matches!(ty, Type::Stream);
         let datagram = matches!(ty, Type::Datagram);
         match domain {
-            Domain::Unix => true,
+            Domain::Unix => !(datagram && matches!(self, O::PeerCredentials)),
             Domain::Ipv4 | Domain::Ipv6 => {
                 let v4 = matches!(domain, Domain::Ipv4);
                 match self {
@@ -177,6 +185,7 @@ impl OptionName {
                     | O::JoinMulticastV6
                     | O::LeaveMulticastV6 => datagram && !v4,
                     O::Ipv6Only => !v4,
+                    O::PeerCredentials => false,
                     O::ReuseAddress
                     | O::ReusePort
                     | O::ReceiveBufferSize
@@ -311,7 +320,54 @@ pub enum SocketOption {
     /// TCP_INFO (TCP_CONNECTION_INFO on macOS): what the kernel knows of
     /// the connection. Read only.
     TcpInfo(TcpInfo),
+    /// SO_PEERCRED (getpeereid and LOCAL_PEERPID on macOS): the process at
+    /// the other end of a Unix connection. Read only.
+    PeerCredentials(PeerCredentials),
 }
+
+/// The process at the other end of a Unix stream or seq-packet socket, as
+/// it was when the connection was made (for a socket pair, the process
+/// that made the pair): `peer-credentials` in `wit/types.wit`.
+///
+/// # References
+/// - [Linux `unix(7)`](https://man7.org/linux/man-pages/man7/unix.7.html),
+///   SO_PEERCRED
+/// - macOS: getpeereid(3), LOCAL_PEERPID in `<sys/un.h>`
+#[doc(alias = "SO_PEERCRED")]
+#[doc(alias = "getpeereid")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct PeerCredentials {
+    /// Its process id, where the platform reports it.
+    pub pid: Option<u32>,
+    /// Its effective user id.
+    pub uid: u32,
+    /// Its effective group id.
+    pub gid: u32,
+}
+
+/// The field table of `peer-credentials` and [`PeerCredentials`], as
+/// [`__for_each_tcp_info_field!`]'s. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_peer_credentials_field {
+    ($callback:ident $($args:tt)*) => {
+        $callback! { $($args)* [$crate::PeerCredentials] pid, uid, gid }
+    };
+}
+
+/// Fails to compile unless the field table names every field of
+/// [`PeerCredentials`].
+macro_rules! every_credentials_field_in_the_table {
+    ([$ours:ty] $($field:ident),*) => {
+        #[allow(dead_code)]
+        fn every_peer_credentials_field_is_in_the_table(credentials: &PeerCredentials) {
+            let PeerCredentials { $($field: _),* } = *credentials;
+        }
+    };
+}
+
+__for_each_peer_credentials_field!(every_credentials_field_in_the_table);
 
 /// What the kernel knows of a TCP socket's connection: `tcp-info` in
 /// `wit/types.wit`, read as the `tcp-info` option (TCP_INFO on Linux,
@@ -399,7 +455,7 @@ macro_rules! __for_each_option_value {
                 ReceiveTimeout, SendTimeout, Broadcast, Error, SocketType, NoDelay,
                 KeepAliveIdle, KeepAliveInterval, KeepAliveCount, DeferAccept, Ipv6Only,
                 HopLimit, MulticastTtlV4, MulticastLoopV4, MulticastHopsV6, MulticastLoopV6,
-                Cork, UserTimeout, NotSentLowWater, TrafficClass, TcpInfo
+                Cork, UserTimeout, NotSentLowWater, TrafficClass, TcpInfo, PeerCredentials
             }
             memberships {
                 JoinMulticastV4: MulticastV4, LeaveMulticastV4: MulticastV4,
@@ -453,9 +509,10 @@ impl SocketOption {
             }
             SocketOption::NotSentLowWater(n) => n <= MAX_NOT_SENT_LOW_WATER,
             SocketOption::TrafficClass(class) => class & ECN_MASK == 0,
-            SocketOption::Error(_) | SocketOption::SocketType(_) | SocketOption::TcpInfo(_) => {
-                false
-            }
+            SocketOption::Error(_)
+            | SocketOption::SocketType(_)
+            | SocketOption::TcpInfo(_)
+            | SocketOption::PeerCredentials(_) => false,
             SocketOption::JoinMulticastV4 { group, .. }
             | SocketOption::LeaveMulticastV4 { group, .. } => group.is_multicast(),
             SocketOption::JoinMulticastV6 { group, .. }

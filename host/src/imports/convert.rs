@@ -240,6 +240,7 @@ macro_rules! mirror_record {
 }
 
 witsock::__for_each_tcp_info_field!(mirror_record TcpInfo);
+witsock::__for_each_peer_credentials_field!(mirror_record PeerCredentials);
 
 impl<T: Mirror<W>, W> Mirror<Option<W>> for Option<T> {
     #[inline]
@@ -444,6 +445,13 @@ mod tests {
                 info.bytes_received = None;
                 info.delivery_rate = Some(125_000_000);
                 info
+            }),
+            SocketOption::PeerCredentials({
+                let mut peer = witsock::PeerCredentials::default();
+                peer.pid = Some(4242);
+                peer.uid = 1000;
+                peer.gid = 100;
+                peer
             }),
             SocketOption::JoinMulticastV4 {
                 group: v4,

@@ -62,7 +62,10 @@
 //!   ([`allow_linger`](Policy::allow_linger)); an abortive close
 //!   (linger 0) is always allowed.
 //!
-//! Options outside the WIT cannot be reached at all.
+//! Options outside the WIT cannot be reached at all. The read-only
+//! `peer-credentials` of a Unix connection names the process at its other
+//! end: the host itself for a socket pair, the peer process for a
+//! connection through a granted path.
 //!
 //! # Quotas
 //!

@@ -176,6 +176,7 @@ macro_rules! mirror_record {
 }
 
 crate::__for_each_tcp_info_field!(mirror_record TcpInfo);
+crate::__for_each_peer_credentials_field!(mirror_record PeerCredentials);
 
 impl<T: Mirror<W>, W> Mirror<Option<W>> for Option<T> {
     #[inline]

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::options::getsockopt_prefix;
 use super::{cvt_retry, owned, RawAddr};
-use crate::{Capabilities, Error, OptionName, Result, Support, TcpInfo, TcpState};
+use crate::{Capabilities, Error, OptionName, PeerCredentials, Result, Support, TcpInfo, TcpState};
 
 /// Sends need no flag: every socket has SO_NOSIGPIPE.
 pub(super) const SEND_FLAGS: libc::c_int = 0;
@@ -155,4 +155,16 @@ pub(super) fn tcp_info(fd: RawFd) -> Result<TcpInfo> {
         bytes_received: Some(info.tcpi_rxbytes),
         delivery_rate: None,
     })
+}
+
+/// getpeereid(3) for the ids, getsockopt(LOCAL_PEERPID) for the process.
+pub(super) fn peer_credentials(fd: RawFd) -> Result<PeerCredentials> {
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: both pointers are to live locals of the types asked for.
+    cvt_retry(|| unsafe { libc::getpeereid(fd, &mut uid, &mut gid) })
+        .map_err(Error::from_raw_os_error)?;
+    let pid = getsockopt_prefix::<libc::pid_t>(fd, libc::SOL_LOCAL, libc::LOCAL_PEERPID)
+        .ok()
+        .and_then(|(pid, _)| u32::try_from(pid).ok());
+    Ok(PeerCredentials { pid, uid, gid })
 }

@@ -7,7 +7,7 @@ use std::os::fd::{OwnedFd, RawFd};
 
 use super::options::getsockopt_prefix;
 use super::{cvt_retry, owned, RawAddr};
-use crate::{Capabilities, Error, Result, Support, TcpInfo, TcpState};
+use crate::{Capabilities, Error, ErrorCode, PeerCredentials, Result, Support, TcpInfo, TcpState};
 
 /// Added to every send: no SIGPIPE, EPIPE instead.
 pub(super) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
@@ -173,5 +173,18 @@ pub(super) fn tcp_info(fd: RawFd) -> Result<TcpInfo> {
             info.bytes_received,
         ),
         delivery_rate: u64_field(offset_of!(KernelTcpInfo, delivery_rate), info.delivery_rate),
+    })
+}
+
+/// getsockopt(SO_PEERCRED). A socket without a peer reads pid 0.
+pub(super) fn peer_credentials(fd: RawFd) -> Result<PeerCredentials> {
+    let (cred, _) = getsockopt_prefix::<libc::ucred>(fd, libc::SOL_SOCKET, libc::SO_PEERCRED)?;
+    if cred.pid == 0 {
+        return Err(Error::new(ErrorCode::NotConnected));
+    }
+    Ok(PeerCredentials {
+        pid: u32::try_from(cred.pid).ok(),
+        uid: cred.uid,
+        gid: cred.gid,
     })
 }

@@ -267,9 +267,10 @@ pub(super) fn set_option(socket: &Socket, option: &SocketOption) -> Result<()> {
             setsockopt(fd, level, name, libc::c_int::from(class))
         }
         // Read-only: rejected by validate() already; kept total.
-        SocketOption::Error(_) | SocketOption::SocketType(_) | SocketOption::TcpInfo(_) => {
-            Err(Error::new(ErrorCode::InvalidArgument))
-        }
+        SocketOption::Error(_)
+        | SocketOption::SocketType(_)
+        | SocketOption::TcpInfo(_)
+        | SocketOption::PeerCredentials(_) => Err(Error::new(ErrorCode::InvalidArgument)),
     }
 }
 
@@ -382,6 +383,9 @@ pub(super) fn get_option(socket: &Socket, name: OptionName) -> Result<SocketOpti
             SocketOption::TrafficClass(class & !crate::options::ECN_MASK)
         }
         OptionName::TcpInfo => SocketOption::TcpInfo(platform::tcp_info(fd)?),
+        OptionName::PeerCredentials => {
+            SocketOption::PeerCredentials(platform::peer_credentials(fd)?)
+        }
         OptionName::JoinMulticastV4
         | OptionName::LeaveMulticastV4
         | OptionName::JoinMulticastV6

@@ -584,6 +584,9 @@ pub fn set_value(name: OptionName, domain: Domain) -> SocketOption {
         OptionName::NotSentLowWater => SocketOption::NotSentLowWater(16384),
         OptionName::TrafficClass => SocketOption::TrafficClass(0x20),
         OptionName::TcpInfo => SocketOption::TcpInfo(witsock::TcpInfo::default()),
+        OptionName::PeerCredentials => {
+            SocketOption::PeerCredentials(witsock::PeerCredentials::default())
+        }
         OptionName::Ipv6Only => SocketOption::Ipv6Only(true),
         OptionName::HopLimit => SocketOption::HopLimit(64),
         OptionName::MulticastTtlV4 => SocketOption::MulticastTtlV4(1),
@@ -871,7 +874,8 @@ fn option_outcome(cell: &Cell) -> Seen {
 /// Whether an option exists on this kind of socket (`option-name` in
 /// `wit/types.wit`): the TCP options on stream sockets, broadcast and
 /// multicast on datagram sockets, the `-v4` ones on IPv4 and the `-v6`
-/// ones and `ipv6-only` on IPv6; the rest everywhere.
+/// ones and `ipv6-only` on IPv6, `peer-credentials` on none (it is a
+/// Unix option); the rest everywhere.
 fn option_exists(name: OptionName, proto: Proto, family: Family) -> bool {
     let tcp = proto == Proto::Tcp;
     let udp = proto == Proto::Udp;
@@ -899,6 +903,7 @@ fn option_exists(name: OptionName, proto: Proto, family: Family) -> bool {
         | OptionName::JoinMulticastV6
         | OptionName::LeaveMulticastV6 => udp && v6,
         OptionName::Ipv6Only => v6,
+        OptionName::PeerCredentials => false,
         _ => true,
     }
 }

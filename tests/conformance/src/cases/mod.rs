@@ -274,6 +274,10 @@ pub static CASES: &[Case] = &[
         limits::UNIX_SOCKETS
     ),
     case!(
+        unix::unix_peer_credentials_name_the_peer,
+        limits::UNIX_SOCKETS
+    ),
+    case!(
         unix::unix_abstract_name_bind_listen_accept_connect,
         limits::ABSTRACT_UNIX_NAMES
     ),

@@ -1,6 +1,9 @@
 //! Unix sockets: pairs, paths, abstract names and unnamed addresses.
 
-use witsock::{Domain, ErrorCode, RecvFlags, SendFlags, SockAddr, Socket, Type};
+use witsock::{
+    Domain, ErrorCode, OptionName, PeerCredentials, RecvFlags, SendFlags, SockAddr, Socket,
+    SocketOption, Type,
+};
 
 use crate::support::{
     accept, ensure_close_on_exec, expect_error, expect_one_of, finish_connect, recv_exact,
@@ -138,6 +141,60 @@ pub(crate) fn unix_path_bind_listen_accept_connect() -> CaseResult {
         client.start_connect(&addr),
         ErrorCode::ConnectionRefused,
         "connecting to a removed socket path",
+    )
+}
+
+/// `peer-credentials`: both ends of a socket pair, and a connection made
+/// through a path, name the same process (this one, which made both
+/// ends); a socket with no peer is `not-connected`; datagram sockets have
+/// no such option, and it is read only.
+pub(crate) fn unix_peer_credentials_name_the_peer() -> CaseResult {
+    let credentials = |socket: &Socket| match socket.option(OptionName::PeerCredentials)? {
+        SocketOption::PeerCredentials(peer) => Ok(peer),
+        other => Err(CaseError::Fail(format!("peer-credentials read {other:?}"))),
+    };
+    let (a, b) = Socket::pair(Type::Stream, true)?;
+    let mine = credentials(&a)?;
+    ensure!(
+        credentials(&b)? == mine,
+        "the two ends of a pair name different processes: {mine:?}"
+    );
+    ensure!(
+        mine.pid != Some(0),
+        "a pair's peer has no process: {mine:?}"
+    );
+    let path = UnixSocketPath::new()?;
+    let addr = SockAddr::unix(path.path())?;
+    let listener = Socket::new_nonblocking(Domain::Unix, Type::Stream, None)?;
+    listener.bind(&addr)?;
+    listener.listen(4)?;
+    let client = Socket::new_nonblocking(Domain::Unix, Type::Stream, None)?;
+    if !client.start_connect(&addr)? {
+        finish_connect(&client)?;
+    }
+    let (server, _) = accept(&listener)?;
+    for (end, socket) in [("client", &client), ("server", &server)] {
+        ensure!(
+            credentials(socket)? == mine,
+            "the {end} of a path connection names another process"
+        );
+    }
+    let lone = Socket::new_nonblocking(Domain::Unix, Type::Stream, None)?;
+    expect_error(
+        lone.option(OptionName::PeerCredentials),
+        ErrorCode::NotConnected,
+        "the peer of an unconnected socket",
+    )?;
+    expect_error(
+        a.set_option(SocketOption::PeerCredentials(PeerCredentials::default())),
+        ErrorCode::InvalidArgument,
+        "setting peer-credentials",
+    )?;
+    let (datagram, _) = Socket::pair(Type::Datagram, true)?;
+    expect_error(
+        datagram.option(OptionName::PeerCredentials),
+        ErrorCode::OptionNotSupported,
+        "peer-credentials of a datagram socket",
     )
 }
 
