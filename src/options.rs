@@ -109,6 +109,10 @@ option_names! {
     /// SO_PEERCRED (getpeereid on macOS) (read only). Unix stream and
     /// seq-packet sockets.
     PeerCredentials = "peer-credentials", "SO_PEERCRED";
+    /// FIONREAD (read only). Stream sockets.
+    ReceiveQueue = "receive-queue", "FIONREAD";
+    /// SIOCOUTQ (SO_NWRITE on macOS) (read only). Stream sockets.
+    SendQueue = "send-queue", "SIOCOUTQ";
     /// IP_ADD_MEMBERSHIP (write only). IPv4 datagram sockets.
     JoinMulticastV4 = "join-multicast-v4", "IP_ADD_MEMBERSHIP";
     /// IP_DROP_MEMBERSHIP (write only). IPv4 datagram sockets.
@@ -129,6 +133,8 @@ impl OptionName {
                 | OptionName::SocketType
                 | OptionName::TcpInfo
                 | OptionName::PeerCredentials
+                | OptionName::ReceiveQueue
+                | OptionName::SendQueue
         )
     }
 
@@ -174,7 +180,9 @@ impl OptionName {
                     | O::Cork
                     | O::UserTimeout
                     | O::NotSentLowWater
-                    | O::TcpInfo => stream,
+                    | O::TcpInfo
+                    | O::ReceiveQueue
+                    | O::SendQueue => stream,
                     O::Broadcast => datagram,
                     O::MulticastTtlV4
                     | O::MulticastLoopV4
@@ -323,6 +331,12 @@ pub enum SocketOption {
     /// SO_PEERCRED (getpeereid and LOCAL_PEERPID on macOS): the process at
     /// the other end of a Unix connection. Read only.
     PeerCredentials(PeerCredentials),
+    /// FIONREAD: bytes received and not yet read (0 on a listener). Read
+    /// only.
+    ReceiveQueue(usize),
+    /// SIOCOUTQ (SO_NWRITE on macOS): bytes written and not yet
+    /// acknowledged by the peer (0 on a listener). Read only.
+    SendQueue(usize),
 }
 
 /// The process at the other end of a Unix stream or seq-packet socket, as
@@ -455,7 +469,8 @@ macro_rules! __for_each_option_value {
                 ReceiveTimeout, SendTimeout, Broadcast, Error, SocketType, NoDelay,
                 KeepAliveIdle, KeepAliveInterval, KeepAliveCount, DeferAccept, Ipv6Only,
                 HopLimit, MulticastTtlV4, MulticastLoopV4, MulticastHopsV6, MulticastLoopV6,
-                Cork, UserTimeout, NotSentLowWater, TrafficClass, TcpInfo, PeerCredentials
+                Cork, UserTimeout, NotSentLowWater, TrafficClass, TcpInfo, PeerCredentials,
+                ReceiveQueue, SendQueue
             }
             memberships {
                 JoinMulticastV4: MulticastV4, LeaveMulticastV4: MulticastV4,
@@ -512,7 +527,9 @@ impl SocketOption {
             SocketOption::Error(_)
             | SocketOption::SocketType(_)
             | SocketOption::TcpInfo(_)
-            | SocketOption::PeerCredentials(_) => false,
+            | SocketOption::PeerCredentials(_)
+            | SocketOption::ReceiveQueue(_)
+            | SocketOption::SendQueue(_) => false,
             SocketOption::JoinMulticastV4 { group, .. }
             | SocketOption::LeaveMulticastV4 { group, .. } => group.is_multicast(),
             SocketOption::JoinMulticastV6 { group, .. }

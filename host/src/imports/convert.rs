@@ -453,6 +453,8 @@ mod tests {
                 peer.gid = 100;
                 peer
             }),
+            SocketOption::ReceiveQueue(600),
+            SocketOption::SendQueue(1 << 20),
             SocketOption::JoinMulticastV4 {
                 group: v4,
                 interface: Ipv4Addr::new(192, 0, 2, 1),

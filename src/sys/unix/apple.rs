@@ -168,3 +168,20 @@ pub(super) fn peer_credentials(fd: RawFd) -> Result<PeerCredentials> {
         .and_then(|(pid, _)| u32::try_from(pid).ok());
     Ok(PeerCredentials { pid, uid, gid })
 }
+
+/// Bytes received and not yet read (FIONREAD).
+pub(super) fn receive_queue(fd: RawFd) -> Result<usize> {
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `count`, which lives for the
+    // call.
+    cvt_retry(|| unsafe { libc::ioctl(fd, libc::FIONREAD, &mut count) })
+        .map_err(Error::from_raw_os_error)?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// Bytes written and not yet acknowledged (SO_NWRITE: what the send buffer
+/// holds).
+pub(super) fn send_queue(fd: RawFd) -> Result<usize> {
+    let (count, _) = getsockopt_prefix::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_NWRITE)?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}

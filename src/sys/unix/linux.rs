@@ -188,3 +188,32 @@ pub(super) fn peer_credentials(fd: RawFd) -> Result<PeerCredentials> {
         gid: cred.gid,
     })
 }
+
+/// ioctl(2) that reads a count of bytes (FIONREAD, TIOCOUTQ).
+fn ioctl_count(fd: RawFd, request: libc::Ioctl) -> Result<usize> {
+    let mut count: libc::c_int = 0;
+    // SAFETY: the request writes one int into `count`, which lives for the
+    // call.
+    match cvt_retry(|| unsafe { libc::ioctl(fd, request, &mut count) }) {
+        Ok(_) => Ok(usize::try_from(count).unwrap_or(0)),
+        // A listener holds no bytes; Linux refuses the question there.
+        Err(libc::EINVAL) if is_listener(fd) => Ok(0),
+        Err(e) => Err(Error::from_raw_os_error(e)),
+    }
+}
+
+/// Whether the socket listens (SO_ACCEPTCONN).
+fn is_listener(fd: RawFd) -> bool {
+    getsockopt_prefix::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)
+        .is_ok_and(|(listening, _)| listening != 0)
+}
+
+/// Bytes received and not yet read (FIONREAD).
+pub(super) fn receive_queue(fd: RawFd) -> Result<usize> {
+    ioctl_count(fd, libc::FIONREAD)
+}
+
+/// Bytes written and not yet acknowledged (SIOCOUTQ, alias TIOCOUTQ).
+pub(super) fn send_queue(fd: RawFd) -> Result<usize> {
+    ioctl_count(fd, libc::TIOCOUTQ)
+}

@@ -270,7 +270,9 @@ pub(super) fn set_option(socket: &Socket, option: &SocketOption) -> Result<()> {
         SocketOption::Error(_)
         | SocketOption::SocketType(_)
         | SocketOption::TcpInfo(_)
-        | SocketOption::PeerCredentials(_) => Err(Error::new(ErrorCode::InvalidArgument)),
+        | SocketOption::PeerCredentials(_)
+        | SocketOption::ReceiveQueue(_)
+        | SocketOption::SendQueue(_) => Err(Error::new(ErrorCode::InvalidArgument)),
     }
 }
 
@@ -386,6 +388,8 @@ pub(super) fn get_option(socket: &Socket, name: OptionName) -> Result<SocketOpti
         OptionName::PeerCredentials => {
             SocketOption::PeerCredentials(platform::peer_credentials(fd)?)
         }
+        OptionName::ReceiveQueue => SocketOption::ReceiveQueue(platform::receive_queue(fd)?),
+        OptionName::SendQueue => SocketOption::SendQueue(platform::send_queue(fd)?),
         OptionName::JoinMulticastV4
         | OptionName::LeaveMulticastV4
         | OptionName::JoinMulticastV6

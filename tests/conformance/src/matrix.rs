@@ -587,6 +587,8 @@ pub fn set_value(name: OptionName, domain: Domain) -> SocketOption {
         OptionName::PeerCredentials => {
             SocketOption::PeerCredentials(witsock::PeerCredentials::default())
         }
+        OptionName::ReceiveQueue => SocketOption::ReceiveQueue(0),
+        OptionName::SendQueue => SocketOption::SendQueue(0),
         OptionName::Ipv6Only => SocketOption::Ipv6Only(true),
         OptionName::HopLimit => SocketOption::HopLimit(64),
         OptionName::MulticastTtlV4 => SocketOption::MulticastTtlV4(1),
@@ -892,7 +894,9 @@ fn option_exists(name: OptionName, proto: Proto, family: Family) -> bool {
         | OptionName::Cork
         | OptionName::UserTimeout
         | OptionName::NotSentLowWater
-        | OptionName::TcpInfo => tcp,
+        | OptionName::TcpInfo
+        | OptionName::ReceiveQueue
+        | OptionName::SendQueue => tcp,
         OptionName::Broadcast => udp,
         OptionName::MulticastTtlV4
         | OptionName::MulticastLoopV4
@@ -1139,14 +1143,15 @@ mod tests {
             .iter()
             .all(|c| option_limit(c, |_| Support::Native).is_none()));
         let count = |f: &dyn Fn(&Cell) -> bool| options.iter().filter(|c| f(c)).count();
-        // 21 options lacking. On a TCP socket 12 of them exist: 11 got and
-        // set, `tcp-info` only got (setting it is `invalid-argument`
-        // everywhere), 23 cells a state, but after a failed connect, where
-        // every backend answers `invalid-state` first (10 states, 2
-        // families). On a UDP socket 10: 8 got and set, the 2 memberships
-        // of its family only set (getting them is `invalid-argument`
-        // everywhere), 18 cells (5 states, 2 families).
-        assert_eq!(count(&|c| limited(c).is_some()), 20 * 23 + 10 * 18);
+        // 24 options lacking, `peer-credentials` on no IP socket. On a TCP
+        // socket 14 of them exist: 11 got and set; `tcp-info`,
+        // `receive-queue` and `send-queue` only got (setting them is
+        // `invalid-argument` everywhere), 25 cells a state, but after a
+        // failed connect, where every backend answers `invalid-state`
+        // first (10 states, 2 families). On a UDP socket 10: 8 got and
+        // set, the 2 memberships of its family only set (getting them is
+        // `invalid-argument` everywhere), 18 cells (5 states, 2 families).
+        assert_eq!(count(&|c| limited(c).is_some()), 20 * 25 + 10 * 18);
         assert_eq!(
             count(&|c| limited(c).is_some() && c.state == State::ConnectFailed),
             0

@@ -68,6 +68,7 @@ const NO_USER_TIMEOUT: Limits = &[
 const NO_NOT_SENT_LOW_WATER: Limits = &[(Backend::WasiP2, "wasi:sockets has no TCP_NOTSENT_LOWAT")];
 const NO_TRAFFIC_CLASS: Limits = &[(Backend::WasiP2, "wasi:sockets has no IP_TOS/IPV6_TCLASS")];
 const NO_TCP_INFO: Limits = &[(Backend::WasiP2, "wasi:sockets has no TCP_INFO")];
+const NO_QUEUES: Limits = &[(Backend::WasiP2, "wasi:sockets has no FIONREAD or SIOCOUTQ")];
 
 /// Where an option (set and get alike) is `option-not-supported`.
 ///
@@ -90,6 +91,7 @@ pub(crate) const fn option(name: OptionName) -> Limits {
         OptionName::NotSentLowWater => NO_NOT_SENT_LOW_WATER,
         OptionName::TrafficClass => NO_TRAFFIC_CLASS,
         OptionName::TcpInfo => NO_TCP_INFO,
+        OptionName::ReceiveQueue | OptionName::SendQueue => NO_QUEUES,
         OptionName::MulticastTtlV4
         | OptionName::MulticastLoopV4
         | OptionName::MulticastHopsV6

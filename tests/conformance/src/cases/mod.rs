@@ -198,6 +198,10 @@ pub static CASES: &[Case] = &[
         option(OptionName::TcpInfo)
     ),
     case!(
+        options::option_receive_queue_and_send_queue_count_unread_and_unacknowledged_bytes,
+        option(OptionName::ReceiveQueue)
+    ),
+    case!(
         options::option_ipv6_only_round_trip,
         option(OptionName::Ipv6Only)
     ),

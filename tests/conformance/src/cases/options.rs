@@ -429,6 +429,63 @@ pub(crate) fn option_tcp_info_reads_the_connection() -> CaseResult {
     Ok(())
 }
 
+/// `receive-queue` counts what arrived and was not read, `send-queue`
+/// what was written and not acknowledged (nothing, once the peer's
+/// acknowledgement is in); a fresh socket and a listener hold none; both
+/// are read only, and stream options.
+pub(crate) fn option_receive_queue_and_send_queue_count_unread_and_unacknowledged_bytes(
+) -> CaseResult {
+    let queue = |socket: &Socket, name: OptionName| match socket.option(name)? {
+        SocketOption::ReceiveQueue(n) | SocketOption::SendQueue(n) => Ok(n),
+        other => Err(CaseError::Fail(format!("{name:?} read {other:?}"))),
+    };
+    for domain in [Domain::Ipv4, Domain::Ipv6] {
+        let fresh = tcp_socket(domain)?;
+        let (listener, _) = tcp_listener(domain)?;
+        for (what, socket) in [("a fresh socket", &fresh), ("a listener", &listener)] {
+            for name in [OptionName::ReceiveQueue, OptionName::SendQueue] {
+                let n = queue(socket, name)?;
+                ensure!(n == 0, "{what} holds {n} bytes ({name:?})");
+            }
+        }
+        let (client, server) = tcp_pair(domain)?;
+        send_all(&client, &[5u8; 1000])?;
+        wait_for(&server, Interest::READABLE, "the bytes sent")?;
+        // One segment on loopback: all of it is there once any is.
+        let waiting = queue(&server, OptionName::ReceiveQueue)?;
+        ensure!(waiting == 1000, "1000 bytes arrived, {waiting} wait");
+        let mut buf = [0u8; 400];
+        let n = server.recv(&mut buf, RecvFlags::EMPTY)?;
+        let left = queue(&server, OptionName::ReceiveQueue)?;
+        ensure!(left == 1000 - n, "read {n} of 1000, {left} wait");
+        // The acknowledgement comes back at once on loopback; allow it time.
+        let mut unacknowledged = queue(&client, OptionName::SendQueue)?;
+        for _ in 0..500 {
+            if unacknowledged == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            unacknowledged = queue(&client, OptionName::SendQueue)?;
+        }
+        ensure!(
+            unacknowledged == 0,
+            "{unacknowledged} bytes still unacknowledged after 5 s"
+        );
+        expect_error(
+            server.set_option(SocketOption::ReceiveQueue(0)),
+            ErrorCode::InvalidArgument,
+            "setting receive-queue",
+        )?;
+        let (udp, _) = crate::support::udp_socket(domain)?;
+        expect_error(
+            udp.option(OptionName::SendQueue),
+            ErrorCode::OptionNotSupported,
+            "send-queue of a UDP socket",
+        )?;
+    }
+    Ok(())
+}
+
 /// Joining and leaving a group, on the loopback interface. Both options
 /// are write only.
 fn join_and_leave(join: OptionName, leave: OptionName) -> CaseResult {
