@@ -16,6 +16,7 @@ use std::ffi::OsStr;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use witsock::{
@@ -33,6 +34,9 @@ use crate::policy::{AddressUse, Policy};
 pub struct WitsockCtx {
     pub(crate) gate: Arc<Gate>,
     open_sockets: usize,
+    /// Sockets the guest dropped that are still closing on a blocking
+    /// thread (a linger time): open on the host, so counted in the quota.
+    lingering: Arc<AtomicUsize>,
     /// Ports held by the guest's explicitly bound sockets, with how many
     /// sockets hold each.
     ports: HashMap<PortKey, usize>,
@@ -65,6 +69,7 @@ impl WitsockCtx {
                 on_denial: None,
             }),
             open_sockets: 0,
+            lingering: Arc::default(),
             ports: HashMap::new(),
             spare: Vec::new(),
             lookups: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_LOOKUPS)),
@@ -83,9 +88,10 @@ impl WitsockCtx {
         &self.gate.policy
     }
 
-    /// How many sockets the guest holds open, on both interfaces.
+    /// How many sockets the guest holds open, on both interfaces, with
+    /// those it dropped that are still lingering in their close.
     pub fn open_sockets(&self) -> usize {
-        self.open_sockets
+        self.open_sockets + self.lingering.load(Ordering::Relaxed)
     }
 
     /// The spare buffer with at least `len` initialised bytes.
@@ -99,7 +105,8 @@ impl WitsockCtx {
     /// Whether `more` sockets fit the quota; reports it when not.
     pub(crate) fn check_room(&self, more: usize, op: Operation) -> witsock::Result<()> {
         let max = self.gate.policy.limits().max_sockets;
-        if self.open_sockets + more <= max {
+        let held = self.open_sockets();
+        if held + more <= max {
             return Ok(());
         }
         Err(self.gate.deny(
@@ -109,8 +116,7 @@ impl WitsockCtx {
                 operation: DeniedOperation::Quota,
                 target: "a new socket".to_string(),
                 reason: format!(
-                    "too many sockets: the guest holds {}, the most it may (--max-sockets {max})",
-                    self.open_sockets
+                    "too many sockets: the guest holds {held}, the most it may (--max-sockets {max})"
                 ),
                 grant: Some(Grant::MaxSockets(max)),
             },
@@ -379,7 +385,10 @@ impl WitsockCtx {
             // The accepted socket's local name is the listener's.
             accepted.unix_binding = listener.unix_binding.clone();
             // The kernel copies the listener's linger time to the socket.
-            accepted.shared.set_lingers(listener.shared.lingers());
+            let lingers = listener.shared.lingers();
+            accepted
+                .shared
+                .set_lingers(lingers.then(|| self.lingering.clone()));
             return Ok(Some((self.count(accepted), peer)));
         }
         // A flood of refused peers: the guest's call returns, as if none
@@ -558,9 +567,10 @@ impl WitsockCtx {
         }
         resource.socket().set_option(option)?;
         if let SocketOption::Linger(linger) = option {
+            let lingers = linger.is_some_and(|time| !time.is_zero());
             resource
                 .shared
-                .set_lingers(linger.is_some_and(|time| !time.is_zero()));
+                .set_lingers(lingers.then(|| self.lingering.clone()));
         }
         if matches!(
             option,
@@ -922,6 +932,69 @@ mod tests {
         );
         ctx.forget(&socket);
         assert_eq!(ctx.open_sockets(), 0);
+    }
+
+    /// A socket dropped with a linger time on a tokio runtime closes on a
+    /// blocking thread, and counts in the quota until that close returns.
+    #[test]
+    fn a_lingering_close_counts_in_the_quota_until_it_returns() {
+        use std::io::Read;
+        let limits = Limits {
+            max_sockets: 2,
+            ..Limits::default()
+        };
+        let policy = Policy::loopback()
+            .allow_linger(std::time::Duration::from_secs(60))
+            .with_limits(limits);
+        let mut ctx = WitsockCtx::new(policy);
+        let peer = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+        let addr = peer.local_addr().expect("its address");
+        let mut socket = ctx
+            .create(Domain::Ipv4, Type::Stream, None, true)
+            .expect("a socket");
+        let connected = ctx
+            .start_connect(&mut socket, Target::Ip(addr))
+            .expect("connecting");
+        let (mut accepted, _) = peer.accept().expect("the connection");
+        if !connected {
+            socket
+                .socket()
+                .wait(witsock::Interest::WRITABLE, None)
+                .expect("connected");
+        }
+        let linger = SocketOption::Linger(Some(std::time::Duration::from_secs(60)));
+        ctx.set_option(&mut socket, linger)
+            .expect("a granted linger");
+        // Fill the peer's window and the send buffer: the close must wait.
+        let chunk = [9u8; 65536];
+        let mut queued = 0;
+        while let Ok(n) = socket.socket().send(&chunk, witsock::SendFlags::EMPTY) {
+            queued += n;
+        }
+        assert!(queued > 0);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        {
+            let _on_the_runtime = runtime.enter();
+            ctx.forget(&socket);
+            drop(socket);
+        }
+        assert_eq!(ctx.open_sockets(), 1, "the lingering close still counts");
+        assert!(ctx.check_room(2, Operation::Create).is_err());
+        // The peer takes everything: the close returns, the count drops.
+        let mut received = Vec::new();
+        accepted.read_to_end(&mut received).expect("to the end");
+        assert_eq!(received.len(), queued);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while ctx.open_sockets() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the close never returned"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(ctx.check_room(2, Operation::Create).is_ok());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use std::mem::ManuallyDrop;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -79,7 +79,7 @@ impl SocketResource {
             shared: Arc::new(SharedSocket {
                 registration: OnceLock::new(),
                 socket: ManuallyDrop::new(socket),
-                lingers: AtomicBool::new(false),
+                lingering: Mutex::new(None),
             }),
             domain,
             ty,
@@ -118,21 +118,26 @@ pub(crate) struct SharedSocket {
     registration: OnceLock<Option<AsyncFd<Descriptor>>>,
     /// Closed in [`Drop`], after the registration.
     pub(crate) socket: ManuallyDrop<witsock::Socket>,
-    /// A linger time is set: close(2) waits for the peer (even on a
-    /// non-blocking socket, on Linux).
-    lingers: AtomicBool,
+    /// A linger time is set (close(2) then waits for the peer, even on a
+    /// non-blocking socket, on Linux): the guest's count of sockets still
+    /// closing, which its close joins while it waits.
+    lingering: Mutex<Option<Arc<AtomicUsize>>>,
 }
 
 impl SharedSocket {
     /// Records whether the socket has a linger time now (`linger` set to
-    /// more than zero), which makes its close wait.
-    pub(crate) fn set_lingers(&self, lingers: bool) {
-        self.lingers.store(lingers, Ordering::Relaxed);
+    /// more than zero), which makes its close wait: the count of its
+    /// guest's lingering closes, or none.
+    pub(crate) fn set_lingers(&self, lingering: Option<Arc<AtomicUsize>>) {
+        *self.lingering.lock().unwrap_or_else(|e| e.into_inner()) = lingering;
     }
 
     /// Whether the socket has a linger time.
     pub(crate) fn lingers(&self) -> bool {
-        self.lingers.load(Ordering::Relaxed)
+        self.lingering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 }
 
@@ -140,20 +145,46 @@ impl Drop for SharedSocket {
     /// Closes the socket. One with a linger time, dropped on a tokio
     /// runtime (an async run, or its store dropped there), is closed on a
     /// blocking thread: its close waits up to the linger time for the
-    /// peer, which must not hold a worker that serves other guests.
+    /// peer, which must not hold a worker that serves other guests. Until
+    /// that close returns it still counts in its guest's socket quota.
     /// Elsewhere it closes here, as a blocking close does natively.
     fn drop(&mut self) {
         drop(self.registration.take());
         // SAFETY: `drop` runs once and nothing uses `self.socket` after
         // this: it is taken out exactly once, here.
         let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
-        if *self.lingers.get_mut() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                drop(runtime.spawn_blocking(move || drop(socket)));
-                return;
-            }
+        let lingering = self
+            .lingering
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let (Some(lingering), Ok(runtime)) = (lingering, tokio::runtime::Handle::try_current()) {
+            let closing = Closing::new(lingering);
+            // Run or dropped unrun (the runtime shutting down), the close
+            // happens and the count comes down.
+            drop(runtime.spawn_blocking(move || {
+                drop(socket);
+                drop(closing);
+            }));
+            return;
         }
         drop(socket);
+    }
+}
+
+/// One lingering close in its guest's count, until it is dropped.
+struct Closing(Arc<AtomicUsize>);
+
+impl Closing {
+    fn new(lingering: Arc<AtomicUsize>) -> Closing {
+        lingering.fetch_add(1, Ordering::Relaxed);
+        Closing(lingering)
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
