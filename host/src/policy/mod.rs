@@ -532,8 +532,19 @@ impl Policy {
         });
     }
 
-    /// Whether wasmtime-wasi may use `addr` for `use_`.
+    /// Whether wasmtime-wasi may use `addr` for `use_`. It asks about the
+    /// implicit bind of a connect or first send too (the unspecified
+    /// address, port 0), which witsock's layer leaves to the kernel: that
+    /// bind is allowed wherever the guest may connect or send in its
+    /// family.
     fn permits_wasi(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
+        let implicit_bind = addr.ip().is_unspecified() && addr.port() == 0;
+        let of_family = |rules: &[AddressRule]| rules.iter().any(|r| r.is_ipv4() == addr.is_ipv4());
+        match use_ {
+            SocketAddrUse::TcpBind if implicit_bind && of_family(&self.connect) => return true,
+            SocketAddrUse::UdpBind if implicit_bind && of_family(&self.send) => return true,
+            _ => {}
+        }
         let use_ = match use_ {
             SocketAddrUse::TcpBind | SocketAddrUse::UdpBind | SocketAddrUse::TcpListen => {
                 AddressUse::Bind
@@ -624,6 +635,18 @@ mod tests {
         assert!(!policy.permits_wasi(addr("0.0.0.0:41000"), SocketAddrUse::TcpListen));
         assert!(policy.permits_wasi(addr("0.0.0.0:0"), SocketAddrUse::TcpBind));
         assert!(policy.permits_wasi(addr("127.0.0.1:9000"), SocketAddrUse::UdpSend));
+    }
+
+    #[test]
+    fn wasmtime_wasis_implicit_binds_follow_the_connect_and_send_rules() {
+        let tcp = Policy::deny_all().allow_tcp_connect(rule("127.0.0.1:80"));
+        assert!(tcp.permits_wasi(addr("0.0.0.0:0"), SocketAddrUse::TcpBind));
+        assert!(!tcp.permits_wasi(addr("[::]:0"), SocketAddrUse::TcpBind));
+        assert!(!tcp.permits_wasi(addr("0.0.0.0:0"), SocketAddrUse::UdpBind));
+        assert!(!tcp.permits_wasi(addr("0.0.0.0:80"), SocketAddrUse::TcpBind));
+        let udp = Policy::deny_all().allow_udp_send(rule("[::1]:53"));
+        assert!(udp.permits_wasi(addr("[::]:0"), SocketAddrUse::UdpBind));
+        assert!(!udp.permits_wasi(addr("[::]:0"), SocketAddrUse::TcpBind));
     }
 
     #[test]
