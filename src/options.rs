@@ -370,19 +370,6 @@ macro_rules! __for_each_peer_credentials_field {
     };
 }
 
-/// Fails to compile unless the field table names every field of
-/// [`PeerCredentials`].
-macro_rules! every_credentials_field_in_the_table {
-    ([$ours:ty] $($field:ident),*) => {
-        #[allow(dead_code)]
-        fn every_peer_credentials_field_is_in_the_table(credentials: &PeerCredentials) {
-            let PeerCredentials { $($field: _),* } = *credentials;
-        }
-    };
-}
-
-__for_each_peer_credentials_field!(every_credentials_field_in_the_table);
-
 /// What the kernel knows of a TCP socket's connection: `tcp-info` in
 /// `wit/types.wit`, read as the `tcp-info` option (TCP_INFO on Linux,
 /// TCP_CONNECTION_INFO on macOS) or with
@@ -440,18 +427,21 @@ macro_rules! __for_each_tcp_info_field {
     };
 }
 
-/// Fails to compile unless the field table names every field of
-/// [`TcpInfo`].
+/// Fails to compile unless a record's field table names every field of
+/// its struct.
 macro_rules! every_field_in_the_table {
-    ([$ours:ty] $($field:ident),*) => {
-        #[allow(dead_code)]
-        fn every_tcp_info_field_is_in_the_table(info: &TcpInfo) {
-            let TcpInfo { $($field: _),* } = *info;
-        }
+    ([$ours:path] $($field:ident),*) => {
+        const _: () = {
+            #[allow(dead_code)]
+            fn every_field_is_in_the_table(value: &$ours) {
+                let $ours { $($field: _),* } = *value;
+            }
+        };
     };
 }
 
 __for_each_tcp_info_field!(every_field_in_the_table);
+__for_each_peer_credentials_field!(every_field_in_the_table);
 
 /// The mirror table of `option-value` and [`SocketOption`] (see
 /// `witsock::mirror`): `__for_each_option_value!(callback ARGS…)` expands
