@@ -315,14 +315,6 @@ fn peer_rules(
     Ok((protocol, rules, Some(name.to_string())))
 }
 
-/// Every address of both families, every port.
-fn everything() -> [AddressRule; 2] {
-    [
-        "0.0.0.0/0:*".parse().expect("a rule"),
-        "[::]/0:*".parse().expect("a rule"),
-    ]
-}
-
 /// `policy` with a `--allow-connect` (outbound) or `--allow-inbound` rule
 /// for `protocol`. Outbound rules grant the bind a client of the rule's
 /// family makes first; `--allow-inbound tcp://` narrows the peers a
@@ -437,7 +429,7 @@ fn parse_run(args: &[OsString]) -> Result<RunArgs, Failure> {
                     let on = wasmtime_bool(key, val)?;
                     match key {
                         "inherit-network" if on => {
-                            for rule in everything() {
+                            for rule in [AddressRule::ANY_IPV4, AddressRule::ANY_IPV6] {
                                 policy = policy.allow_bind(rule).allow_connect(rule);
                             }
                         }

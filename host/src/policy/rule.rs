@@ -329,6 +329,8 @@ mod tests {
         assert!(!v6.matches(addr("[::2]:80")));
         assert!(!v6.matches(addr("127.0.0.1:80")));
 
+        assert_eq!(rule("0.0.0.0/0:*"), AddressRule::ANY_IPV4);
+        assert_eq!(rule("[::]/0:*"), AddressRule::ANY_IPV6);
         let everything = rule("0.0.0.0/0:*");
         assert!(everything.matches(addr("8.8.8.8:53")));
         assert!(!everything.matches(addr("[2001:db8::1]:53")));
